@@ -1,0 +1,114 @@
+// The shim's constructor: decides whether this process is beam.smp and, if
+// so, creates the window before beam.smp's own code runs. See shim_state.h.
+#include <cstdlib>
+#include <cstring>
+#include <link.h>
+#include <new>
+#include <unistd.h>
+
+#include "export.h"
+#include "log.h"
+#include "shim_state.h"
+#include "window_abi.h"
+
+namespace nifshim {
+
+ShimState g_shim;
+
+namespace {
+
+alignas(WindowMapper) unsigned char g_mapper_storage[sizeof(WindowMapper)];
+Window g_window;
+
+bool exe_is_beam() {
+  char path[4096];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0) return false;
+  path[n] = '\0';
+  const char* base = std::strrchr(path, '/');
+  base = base ? base + 1 : path;
+  // beam.smp, and the debug/asan/valgrind flavours: beam.debug.smp, ...
+  return std::strncmp(base, "beam", 4) == 0;
+}
+
+// The main program is the first object dl_iterate_phdr reports.
+int find_main_code(dl_phdr_info* info, size_t, void* out) {
+  auto* st = static_cast<ShimState*>(out);
+  std::uintptr_t lo = ~std::uintptr_t{0}, hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+    std::uintptr_t a = info->dlpi_addr + ph.p_vaddr;
+    if (a < lo) lo = a;
+    if (a + ph.p_memsz > hi) hi = a + ph.p_memsz;
+  }
+  if (hi > lo) { st->beam_code_lo = lo; st->beam_code_hi = hi; }
+  return 1;  // stop after the first object
+}
+
+bool env_set(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+}
+
+__attribute__((constructor(101))) void shim_init() {
+  log_init_from_env();
+  if (!exe_is_beam()) return;  // inert everywhere else
+  g_shim.is_beam = true;
+  if (env_set(abi::kEnvDisable)) {
+    log_debug("%s is set: the shim stays inert", abi::kEnvDisable);
+    return;
+  }
+  dl_iterate_phdr(find_main_code, &g_shim);
+
+  std::size_t size = abi::kWindowDefaultSize;
+  if (const char* s = std::getenv(abi::kEnvWindowSize); s && *s) {
+    size = parse_size(s);
+    if (size == 0) {
+      log_error("%s=%s is not a size (use bytes or K/M/G/T); using %zu", abi::kEnvWindowSize, s,
+                abi::kWindowDefaultSize);
+      size = abi::kWindowDefaultSize;
+    } else if (size < abi::kWindowMinSize) {
+      log_error("%s=%s is below the minimum of %zu bytes (ERTS alone reserves 1 GiB); using it anyway",
+                abi::kEnvWindowSize, s, abi::kWindowMinSize);
+    }
+  }
+  size = (size + abi::kCarrierAlign - 1) & ~(abi::kCarrierAlign - 1);
+  std::uintptr_t base = abi::kWindowDefaultBase;
+  if (const char* b = std::getenv(abi::kEnvWindowBase); b && *b) base = std::strtoull(b, nullptr, 0);
+
+  const char* why = "";
+  int r = window_create(size, base, abi::kCarrierAlign, &g_window, &why);
+  if (r != 0) {
+    log_error("cannot create the shared window (%s: %s); the VM runs without it", why,
+              std::strerror(-r));
+    return;
+  }
+  if (g_window.base != base)
+    log_error("window base %#lx is not available; using %#lx", static_cast<unsigned long>(base),
+              static_cast<unsigned long>(g_window.base));
+  auto* m = new (g_mapper_storage) WindowMapper(g_window);
+  if (!m->ok()) {
+    log_error("the VM runs without the shared window");
+    return;
+  }
+  g_shim.mapper.store(m, std::memory_order_release);
+  log_debug("window %#lx..%#lx (%zu bytes) memfd %d; beam.smp code %#lx..%#lx",
+            static_cast<unsigned long>(g_window.base), static_cast<unsigned long>(g_window.end()),
+            g_window.size, g_window.fd, static_cast<unsigned long>(g_shim.beam_code_lo),
+            static_cast<unsigned long>(g_shim.beam_code_hi));
+}
+
+}  // namespace
+}  // namespace nifshim
+
+// Introspection for tools and tests: the window of this process, if any.
+// Returns 0 and fills the outputs, or -1 when the shim is inert here.
+extern "C" NIFSHIM_EXPORT int nifshim_window_info(std::uintptr_t* base, std::size_t* size, int* fd) {
+  nifshim::WindowMapper* m = nifshim::g_shim.active_mapper();
+  if (m == nullptr) return -1;
+  if (base) *base = m->window().base;
+  if (size) *size = m->window().size;
+  if (fd) *fd = m->window().fd;
+  return 0;
+}

@@ -1,0 +1,149 @@
+// Unit tests of the mmap semantics given inside the window.
+#include <doctest/doctest.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sys/mman.h>
+
+#include "window.h"
+#include "window_abi.h"
+#include "window_mapper.h"
+
+using namespace nifshim;
+
+namespace {
+constexpr std::uintptr_t kTestBase = 0x310000000000ull;
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+
+struct Fixture {
+  Window w;
+  WindowMapper* m = nullptr;
+  explicit Fixture(std::size_t size = 64 * kMiB) {
+    const char* why = nullptr;
+    REQUIRE(window_create(size, kTestBase, abi::kCarrierAlign, &w, &why) == 0);
+    m = new WindowMapper(w);
+    REQUIRE(m->ok());
+  }
+  ~Fixture() {
+    delete m;
+    window_destroy(&w);
+  }
+};
+
+bool all_zero(const void* p, std::size_t len) {
+  auto* c = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < len; ++i)
+    if (c[i] != 0) return false;
+  return true;
+}
+std::uintptr_t addr(void* p) { return reinterpret_cast<std::uintptr_t>(p); }
+}  // namespace
+
+TEST_CASE("map gives zeroed read-write memory inside the window") {
+  Fixture f;
+  void* p = f.m->map(100, PROT_READ | PROT_WRITE, 0);  // rounded up to a page
+  REQUIRE(p != MAP_FAILED);
+  CHECK(f.w.contains(addr(p), 4096));
+  CHECK(all_zero(p, 4096));
+  std::memset(p, 1, 4096);
+  void* big = f.m->map(3 * kMiB, PROT_READ | PROT_WRITE, 0);
+  REQUIRE(big != MAP_FAILED);
+  CHECK(addr(big) % abi::kCarrierAlign == 0);  // carriers come super-aligned
+  CHECK(f.m->is_valid());
+}
+
+TEST_CASE("unmapped ranges are reused and read as zero again") {
+  Fixture f;
+  void* p = f.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+  REQUIRE(p != MAP_FAILED);
+  std::memset(p, 0x5a, kMiB);
+  REQUIRE(f.m->unmap(p, kMiB) == 0);
+  void* q = f.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+  CHECK(q == p);
+  CHECK(all_zero(q, kMiB));
+  CHECK(f.m->free_bytes() == 63 * kMiB);
+}
+
+TEST_CASE("map_fixed reserves, commits and decommits like ERTS's literal area") {
+  Fixture f;
+  void* r = f.m->map(8 * kMiB, PROT_NONE, MAP_NORESERVE);  // reserve
+  REQUIRE(r != MAP_FAILED);
+  void* c = f.m->map_fixed(r, kMiB, PROT_READ | PROT_WRITE, MAP_FIXED);  // commit
+  REQUIRE(c == r);
+  std::memset(c, 7, kMiB);
+  REQUIRE(f.m->map_fixed(r, kMiB, PROT_NONE, MAP_FIXED | MAP_NORESERVE) == r);  // decommit
+  REQUIRE(f.m->map_fixed(r, kMiB, PROT_READ | PROT_WRITE, MAP_FIXED) == r);
+  CHECK(all_zero(r, kMiB));  // fresh pages
+  errno = 0;
+  CHECK(f.m->map_fixed(r, kMiB, PROT_READ, MAP_FIXED_NOREPLACE) == MAP_FAILED);
+  CHECK(errno == EEXIST);
+  CHECK(f.m->map_fixed(reinterpret_cast<void*>(addr(r) + 1), 4096, PROT_READ, MAP_FIXED) ==
+        MAP_FAILED);
+}
+
+TEST_CASE("remap grows in place when it can and moves by copy when it must") {
+  Fixture f;
+  void* a = f.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+  REQUIRE(a != MAP_FAILED);
+  std::memset(a, 3, kMiB);
+  void* g = f.m->remap(a, kMiB, 2 * kMiB, MREMAP_MAYMOVE, nullptr);
+  CHECK(g == a);  // the space after it was free
+  CHECK(static_cast<char*>(g)[kMiB - 1] == 3);
+  CHECK(all_zero(static_cast<char*>(g) + kMiB, kMiB));
+  void* blocker = f.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+  REQUIRE(addr(blocker) == addr(a) + 2 * kMiB);
+  errno = 0;
+  CHECK(f.m->remap(a, 2 * kMiB, 3 * kMiB, 0, nullptr) == MAP_FAILED);  // no MAYMOVE
+  CHECK(errno == ENOMEM);
+  void* moved = f.m->remap(a, 2 * kMiB, 3 * kMiB, MREMAP_MAYMOVE, nullptr);
+  REQUIRE(moved != MAP_FAILED);
+  CHECK(moved != a);
+  CHECK(f.w.contains(addr(moved), 3 * kMiB));
+  CHECK(static_cast<char*>(moved)[0] == 3);
+  CHECK(static_cast<char*>(moved)[kMiB - 1] == 3);
+  CHECK(f.m->is_valid());
+  // Shrinking gives the tail back.
+  std::size_t before = f.m->free_bytes();
+  CHECK(f.m->remap(moved, 3 * kMiB, kMiB, 0, nullptr) == moved);
+  CHECK(f.m->free_bytes() == before + 2 * kMiB);
+  CHECK(f.m->remap(moved, kMiB, 2 * kMiB, MREMAP_MAYMOVE | 4 /* DONTUNMAP */, nullptr) ==
+        MAP_FAILED);
+}
+
+TEST_CASE("remap with MREMAP_FIXED moves inside the window") {
+  Fixture f;
+  void* a = f.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+  std::memset(a, 9, kMiB);
+  void* target = reinterpret_cast<void*>(f.w.base + 32 * kMiB);
+  CHECK(f.m->remap(a, kMiB, kMiB, MREMAP_MAYMOVE | MREMAP_FIXED, target) == target);
+  CHECK(static_cast<char*>(target)[123] == 9);
+  CHECK(f.m->remap(target, kMiB, kMiB, MREMAP_MAYMOVE | MREMAP_FIXED,
+                   reinterpret_cast<void*>(16)) == MAP_FAILED);
+}
+
+TEST_CASE("madvise DONTNEED and FREE release pages that then read as zero") {
+  Fixture f;
+  char* p = static_cast<char*>(f.m->map(kMiB, PROT_READ | PROT_WRITE, 0));
+  std::memset(p, 1, kMiB);
+  CHECK(f.m->advise(p, 4096, MADV_DONTNEED) == 0);
+  CHECK(f.m->advise(p + 8192, 4096, MADV_FREE) == 0);
+  CHECK(p[0] == 0);
+  CHECK(p[4096] == 1);
+  CHECK(p[8192] == 0);
+  CHECK(f.m->advise(p, 4096, MADV_WILLNEED) == 0);  // others go to the kernel
+  CHECK(f.m->advise(p + 1, 4096, MADV_DONTNEED) == -1);
+}
+
+TEST_CASE("exhaustion fails with ENOMEM and the window keeps working") {
+  Fixture f(8 * kMiB);
+  void* a = f.m->map(6 * kMiB, PROT_READ | PROT_WRITE, 0);
+  REQUIRE(a != MAP_FAILED);
+  errno = 0;
+  CHECK(f.m->map(4 * kMiB, PROT_READ | PROT_WRITE, 0) == MAP_FAILED);
+  CHECK(errno == ENOMEM);
+  void* b = f.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+  CHECK(b != MAP_FAILED);
+  CHECK(f.m->unmap(a, 6 * kMiB) == 0);
+  CHECK(f.m->map(4 * kMiB, PROT_READ | PROT_WRITE, 0) != MAP_FAILED);
+  CHECK(f.m->is_valid());
+}
