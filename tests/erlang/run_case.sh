@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Runs one Erlang-level test case against a real erl, started through the
+# product's own launcher (scripts/nifshim run). Exit 0 = pass.
+# Environment (set by meson): NIFSHIM_LAUNCHER, NIFSHIM_TEST_EBIN,
+# NIFSHIM_TEST_NIFS, NIFSHIM_PEER.
+set -uo pipefail
+case_name=$1
+ebin=$NIFSHIM_TEST_EBIN
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export ERL_CRASH_DUMP_BYTES=0   # a VM that dies on purpose leaves no dump
+
+# shim_erl OUT ERR ARGS...: erl with the shim; stdout/stderr to files.
+shim_erl() { local out=$1 err=$2; shift 2
+  "$NIFSHIM_LAUNCHER" run -- erl -noshell -pa "$ebin" "$@" >"$out" 2>"$err"; }
+plain_erl() { local out=$1 err=$2; shift 2
+  erl -noshell -pa "$ebin" "$@" >"$out" 2>"$err"; }
+
+show() { for f in "$@"; do echo "--- $(basename "$f")"; cat "$f"; done; }
+pass() { echo "PASS $case_name: $*"; exit 0; }
+fail() { echo "FAIL $case_name: $*"; show "$tmp"/*; exit 1; }
+# The shim prints only errors by default: a clean run has none.
+clean_stderr() { ! grep -q 'nifshim\[' "$1" || fail "unexpected shim messages on stderr"; }
+
+case "$case_name" in
+  boot_halt)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'halt().' || fail "halt() exited $?"
+    clean_stderr "$tmp/err"
+    shim_erl "$tmp/out2" "$tmp/err2" -eval 'init:stop().' || fail "init:stop() exited $?"
+    shim_erl "$tmp/out3" "$tmp/err3" -eval 'halt(3).'; [ $? -eq 3 ] || fail "halt(3) did not exit 3"
+    pass "erl starts and halts cleanly with the shim (halt/0, init:stop/0, halt/1)" ;;
+
+  boot_helpers)
+    epmd_before=$(pgrep -x epmd || true)
+    shim_erl "$tmp/out" "$tmp/err" -sname "nifshim_test_$$" -eval 'window_tests:boot_helpers().'
+    rc=$?
+    [ -z "$epmd_before" ] && epmd -kill >/dev/null 2>&1
+    [ $rc -eq 0 ] || fail "exit $rc"
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  memory_kinds)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'window_tests:memory_kinds().' || fail "exit $?"
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  peer)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'window_tests:peer().' || fail "exit $?"
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  workload_checksum)
+    plain_erl "$tmp/native.out" "$tmp/native.err" -eval 'nifshim_workload:main().' || fail "native run exited $?"
+    shim_erl "$tmp/shim.out" "$tmp/shim.err" -eval 'nifshim_workload:main().' || fail "shim run exited $?"
+    clean_stderr "$tmp/shim.err"
+    a=$(grep '^checksum=' "$tmp/native.out"); b=$(grep '^checksum=' "$tmp/shim.out")
+    [ -n "$a" ] || fail "no checksum from the native run"
+    [ "$a" = "$b" ] || fail "checksums differ: native $a, shim $b"
+    pass "native and shim agree: $a" ;;
+
+  fallback_base)
+    # 0x800000000000 is beyond x86-64 user space: the preferred base cannot be had.
+    NIFSHIM_WINDOW_BASE=0x800000000000 shim_erl "$tmp/out" "$tmp/err" -eval 'window_tests:memory_kinds().' \
+      || fail "exit $?"
+    grep -q 'window base 0x800000000000 is not available; using 0x' "$tmp/err" || fail "no fallback message"
+    pass "window moved to a free hole; $(tail -n 1 "$tmp/out")" ;;
+
+  exhaustion)
+    # A 3 GiB window (1 GiB of it ERTS's literal area) cannot hold a 4 GiB binary.
+    NIFSHIM_WINDOW_SIZE=3G shim_erl "$tmp/out" "$tmp/err" \
+      -eval 'B = binary:copy(<<0>>, 4 bsl 30), io:format("~p~n", [byte_size(B)]), halt(0).'
+    rc=$?
+    [ $rc -ne 0 ] || fail "a 4 GiB binary fit in a 3 GiB window"
+    grep -q 'window exhausted: no free range of' "$tmp/err" || fail "no exhaustion message"
+    grep -q 'Cannot allocate' "$tmp/err" "$tmp/out" || fail "ERTS did not report the failed allocation"
+    pass "ENOMEM with a clear message; ERTS reports it as it does natively (exit $rc)" ;;
+
+  disabled)
+    NIFSHIM_DISABLE=1 shim_erl "$tmp/out" "$tmp/err" -eval 'window_tests:no_window().' || fail "exit $?"
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  *) echo "unknown case $case_name"; exit 2 ;;
+esac
