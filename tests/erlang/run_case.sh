@@ -10,9 +10,17 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export ERL_CRASH_DUMP_BYTES=0   # a VM that dies on purpose leaves no dump
 
+# In the sanitizer build the shim is instrumented: its runtimes are preloaded
+# after it (the shim must come first to see beam.smp's own mmap calls).
+if [ -n "${NIFSHIM_SANITIZER_PRELOAD:-}" ]; then
+  export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
 # shim_erl OUT ERR ARGS...: erl with the shim; stdout/stderr to files.
 shim_erl() { local out=$1 err=$2; shift 2
-  "$NIFSHIM_LAUNCHER" run -- erl -noshell -pa "$ebin" "$@" >"$out" 2>"$err"; }
+  LD_PRELOAD="${NIFSHIM_SANITIZER_PRELOAD:-}" \
+    "$NIFSHIM_LAUNCHER" run -- erl -noshell -pa "$ebin" "$@" >"$out" 2>"$err"; }
 plain_erl() { local out=$1 err=$2; shift 2
   erl -noshell -pa "$ebin" "$@" >"$out" 2>"$err"; }
 
