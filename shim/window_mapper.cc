@@ -61,10 +61,19 @@ void* WindowMapper::fail_exhausted(std::size_t len) {
 void* WindowMapper::map(std::size_t len, int prot, int flags) {
   if (len == 0) return fail(EINVAL);
   len = page_round(len);
+  void* p = map_aligned(len, window_alignment_for(len), prot);
+  if (p != MAP_FAILED && (flags & MAP_POPULATE) && (prot & PROT_WRITE))
+    raw::madvise(p, len, MADV_POPULATE_WRITE);  // best effort, as MAP_POPULATE is
+  return p;
+}
+
+void* WindowMapper::map_aligned(std::size_t len, std::size_t align, int prot) {
+  if (len == 0 || align < kPage || (align & (align - 1)) != 0) return fail(EINVAL);
+  len = page_round(len);
   std::uintptr_t a;
   {
     std::lock_guard<std::mutex> g(mu_);
-    a = alloc_->allocate(len, window_alignment_for(len));
+    a = alloc_->allocate(len, align);
     if (a == 0) return fail_exhausted(len);
   }
   // The range was free: PROT_NONE and without pages, so it reads as zero.
@@ -74,8 +83,6 @@ void* WindowMapper::map(std::size_t len, int prot, int flags) {
     alloc_->release(a, len);
     return fail(e);
   }
-  if ((flags & MAP_POPULATE) && (prot & PROT_WRITE))
-    raw::madvise(as_ptr(a), len, MADV_POPULATE_WRITE);  // best effort, as MAP_POPULATE is
   return as_ptr(a);
 }
 

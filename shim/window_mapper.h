@@ -32,6 +32,7 @@ class WindowMapper {
   // Each returns what the libc function would: MAP_FAILED / -1 with errno.
   // Lengths need not be page multiples (they are rounded up, as the kernel does).
   void* map(std::size_t len, int prot, int flags);                  // anywhere
+  void* map_aligned(std::size_t len, std::size_t align, int prot);    // anywhere, aligned
   void* map_fixed(void* addr, std::size_t len, int prot, int flags);  // inside the window
   int unmap(void* addr, std::size_t len);                              // inside the window
   void* remap(void* old, std::size_t old_len, std::size_t new_len, int flags, void* new_addr);

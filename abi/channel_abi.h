@@ -1,0 +1,66 @@
+// The call channel: one per (VM thread, worker) pair, in the shared window,
+// so both processes use it at the same address. Strictly alternating: the
+// side whose turn it is reads the message, writes the next one and hands the
+// turn over. Requests nest both ways (a scheduler waiting for its NIF serves
+// the worker's enif requests; a worker thread waiting for an enif reply
+// serves a resource destructor the VM runs meanwhile), so the data area is a
+// stack: every message says where free space begins (`top`), and a nested
+// message's payload goes above it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace nifshim::abi {
+
+enum Side : std::uint32_t { kSideVm = 0, kSideWorker = 1, kSideNone = 2 /* peer gone */ };
+
+enum class Msg : std::uint32_t {
+  kNone = 0,
+  // VM -> worker
+  kCall = 1,      // run a NIF: fn = function index or scheduled fptr, env, argc, argv
+  kCallback = 2,  // run a resource callback: api = CallbackKind, fn = the worker's function
+  kLoad = 3,      // run load/upgrade/unload: api = LoadKind
+  kReply = 4,     // answer to kEnif: slot[0] = result
+  // worker -> VM
+  kReturn = 5,    // answer to kCall/kCallback/kLoad: slot[0] = result
+  kEnif = 6,      // an enif request: api = ApiId, slot[i] = argument i
+};
+
+enum class CallbackKind : std::uint32_t { kDtor, kStop, kDown, kDyncall };
+enum class LoadKind : std::uint32_t { kLoad, kUpgrade, kUnload };
+
+// kCall's fn: below this, an index into the library's functions; else the
+// address of a function the NIF passed to enif_schedule_nif.
+inline constexpr std::uint64_t kMaxFuncIndex = 1u << 20;
+
+inline constexpr int kSlots = 12;
+
+struct Message {
+  Msg kind;
+  std::uint32_t api;
+  std::int32_t argc;
+  std::int32_t thread_type;  // kCall: the caller's enif_thread_type()
+  std::uint64_t fn;
+  std::uint64_t env;
+  std::uint64_t priv;        // kCall: enif_priv_data(env), so the worker answers locally
+  std::uint64_t argv;        // kCall: address of argc terms in the data area
+  std::uint64_t top;         // first free byte of data[] (offset) for nested payloads
+  std::uint64_t slot[kSlots];
+};
+
+inline constexpr std::size_t kChannelDataSize = (std::size_t{1} << 20) - 256;
+
+struct Channel {
+  alignas(64) std::atomic<std::uint32_t> turn;      // the Side whose move it is
+  std::atomic<std::uint32_t> sleepers;              // bit (1 << Side): that side waits on the futex
+  alignas(64) Message msg;
+  alignas(64) unsigned char data[kChannelDataSize];
+};
+
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "futex words must be plain words");
+static_assert(sizeof(Message) <= 192, "one message fits three cache lines");
+static_assert(offsetof(Channel, msg) == 64, "turn and message on separate cache lines");
+
+}  // namespace nifshim::abi

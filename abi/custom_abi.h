@@ -1,0 +1,47 @@
+// Slot layouts of the requests that are not generated from the table: the
+// ENIF_CUSTOM functions (function pointers, file descriptors) and the
+// worker's private requests. Written by worker/enif_custom.cc, read by
+// shim/enif_serve_custom.cc.
+#pragma once
+
+namespace nifshim::abi {
+
+// enif_open_resource_type, enif_open_resource_type_x, enif_init_resource_type
+namespace rt {
+enum : int { kEnv, kName, kFlags, kDtor, kStop, kDown, kDyncall, kMembers, kHasTried };
+// reply: slot[0] = the VM's ErlNifResourceType*, slot[1] = *tried
+}
+
+// enif_schedule_nif
+namespace sched {
+enum : int { kEnv, kName, kFlags, kFn, kArgc, kArgv };
+}
+
+// enif_select, enif_select_x
+namespace sel {
+enum : int { kEnv, kWorkerFd, kFdSent, kMode, kObj, kPid, kRefOrMsg, kMsgEnv };
+}
+
+// priv_format_term: reply slot[0] = characters the text needs
+namespace fmt {
+enum : int { kTerm, kBuf, kSize };
+}
+
+// priv_raise: reply slot[0] = the exception term
+namespace raise {
+enum : int { kEnv, kKind, kFunction, kReason };
+}
+
+// kLoad slots (LoadKind): load: env, load_info -> rc, priv
+// upgrade: env, old_priv, load_info -> rc, priv, old_priv; unload: env, priv.
+namespace load {
+enum : int { kEnv, kPriv, kInfo };
+}
+
+// kCallback slots: dtor(env, obj), stop(env, obj, worker_fd, is_direct_call),
+// down(env, obj, pid*, monitor*), dyncall(env, obj, call_data).
+namespace cb {
+enum : int { kEnv, kObj, kArg2, kArg3 };
+}
+
+}  // namespace nifshim::abi

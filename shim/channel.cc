@@ -1,0 +1,80 @@
+// Channel hand-over: bounded spin, then futex. See channel.h.
+#include "channel.h"
+
+#include <cerrno>
+#include <ctime>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace nifshim {
+namespace {
+
+std::uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::uint64_t(ts.tv_sec) * 1000000000u + std::uint64_t(ts.tv_nsec);
+}
+
+// Shared (not FUTEX_PRIVATE): the two waiters are in different processes.
+long futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, int timeout_ms) {
+  timespec ts{timeout_ms / 1000, long(timeout_ms % 1000) * 1000000};
+  return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT, expected,
+                 timeout_ms > 0 ? &ts : nullptr, nullptr, 0);
+}
+
+void futex_wake(std::atomic<std::uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE, 0x7fffffff, nullptr,
+          nullptr, 0);
+}
+
+inline void cpu_relax() { __builtin_ia32_pause(); }
+
+}  // namespace
+
+void channel_init(abi::Channel* c, abi::Side first) {
+  c->turn.store(first, std::memory_order_relaxed);
+  c->sleepers.store(0, std::memory_order_relaxed);
+  c->msg.kind = abi::Msg::kNone;
+  c->msg.top = 0;
+}
+
+void channel_post(abi::Channel* c, abi::Side to) {
+  // seq_cst store and load: pairs with the sleeper's fetch_or then re-check.
+  c->turn.store(to, std::memory_order_seq_cst);
+  if (c->sleepers.load(std::memory_order_seq_cst) & (1u << to)) futex_wake(&c->turn);
+}
+
+void channel_abandon(abi::Channel* c) {
+  // A value neither side waits for: a sleeper's futex compare fails, it
+  // wakes, asks still_waiting() and learns the peer is gone.
+  c->turn.store(abi::kSideNone, std::memory_order_seq_cst);
+  futex_wake(&c->turn);
+}
+
+bool channel_wait(abi::Channel* c, abi::Side me, std::uint64_t spin_ns, int timeout_ms,
+                  bool (*still_waiting)(void*), void* arg) {
+  if (c->turn.load(std::memory_order_acquire) == me) return true;
+  const std::uint64_t until = now_ns() + spin_ns;
+  for (unsigned i = 1;; ++i) {
+    cpu_relax();
+    if (c->turn.load(std::memory_order_acquire) == me) return true;
+    if ((i & 63) == 0 && now_ns() > until) break;
+  }
+  const std::uint32_t bit = 1u << me;
+  for (;;) {
+    c->sleepers.fetch_or(bit, std::memory_order_seq_cst);
+    std::uint32_t t = c->turn.load(std::memory_order_seq_cst);
+    if (t == me) break;
+    if (still_waiting && !still_waiting(arg)) {
+      c->sleepers.fetch_and(~bit, std::memory_order_relaxed);
+      return false;
+    }
+    futex_wait(&c->turn, t, timeout_ms);  // returns at once if turn moved meanwhile
+  }
+  c->sleepers.fetch_and(~bit, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return true;
+}
+
+}  // namespace nifshim

@@ -1,0 +1,78 @@
+// Running forwarded enif requests: one generated case per ENIF_FWD entry of
+// abi/enif_api.def calls the real function with the slots decoded to its
+// parameter types (taken from erl_nif.h's own declaration).
+#include "enif_serve.h"
+
+#include <erl_nif.h>
+
+#include <tuple>
+#include <utility>
+
+#include "log.h"
+#include "real_enif.h"
+#include "slot_codec.h"
+#include "worker_process.h"
+
+// erl_nif.h marks some functions malloc/warn_unused_result; the attributes
+// do not belong to the type and do not matter for calling through a pointer.
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+
+namespace nifshim {
+namespace {
+
+template <typename Sig>
+struct Invoker;
+
+template <typename R, typename... A>
+struct Invoker<R(A...)> {
+  template <std::size_t... I>
+  static std::uint64_t run(void* fn, const std::uint64_t* slot, std::index_sequence<I...>) {
+    auto f = reinterpret_cast<R (*)(A...)>(fn);
+    // Decode every argument before the call: nested traffic reuses the message.
+    std::tuple<A...> args{abi::decode<A>(slot[I])...};
+    if constexpr (std::is_void_v<R>) {
+      std::apply(f, args);
+      return 0;
+    } else {
+      return abi::encode(std::apply(f, args));
+    }
+  }
+  static std::uint64_t run(void* fn, const std::uint64_t* slot) {
+    return run(fn, slot, std::index_sequence_for<A...>{});
+  }
+};
+
+}  // namespace
+
+void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top) {
+  abi::Message& m = c->msg;
+  const auto id = static_cast<abi::ApiId>(m.api);
+  const std::uint64_t saved = *top;
+  *top = m.top;
+  std::uint64_t r = 0, extra = 0;
+  switch (id) {
+#define ENIF_FWD(ret, name, params, args, kinds) \
+  case abi::ApiId::name: r = Invoker<decltype(::name)>::run(real_enif_fn(id), m.slot); break;
+#define ENIF_LOCAL(name)
+#define ENIF_CUSTOM(name) \
+  case abi::ApiId::name: r = serve_custom(w, id, m.slot, &extra); break;
+#include "enif_api.def"
+#undef ENIF_FWD
+#undef ENIF_LOCAL
+#undef ENIF_CUSTOM
+    case abi::ApiId::priv_format_term:
+    case abi::ApiId::priv_priv_data:
+    case abi::ApiId::priv_raise:
+      r = serve_custom(w, id, m.slot, &extra);
+      break;
+    default:
+      log_error("worker for %s sent an unknown request %u", w->name(), m.api);
+      break;
+  }
+  *top = saved;
+  m.kind = abi::Msg::kReply;
+  m.slot[0] = r;
+  m.slot[1] = extra;
+}
+
+}  // namespace nifshim

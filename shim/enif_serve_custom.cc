@@ -1,0 +1,129 @@
+// The requests that carry function pointers or file descriptors
+// (ENIF_CUSTOM in abi/enif_api.def), and the worker's private requests.
+// Slot layouts: abi/custom_abi.h.
+#include <erl_nif.h>
+
+#include "custom_abi.h"
+#include "enif_serve.h"
+#include "error_terms.h"
+#include "log.h"
+#include "nif_library.h"
+#include "real_enif.h"
+#include "slot_codec.h"
+#include "worker_process.h"
+
+namespace nifshim {
+namespace {
+
+using abi::decode;
+
+template <typename F>
+F real_fn(abi::ApiId id) {
+  return reinterpret_cast<F>(real_enif_fn(id));
+}
+
+// The worker's callbacks become closures that call back into it.
+std::uint64_t open_resource_type(NifLibrary* lib, abi::ApiId id, const std::uint64_t* s,
+                                 std::uint64_t* tried_out) {
+  auto cb = [&](abi::CallbackKind k, int slot) -> void* {
+    return s[slot] ? lib->callback_closure(static_cast<int>(k), s[slot]) : nullptr;
+  };
+  ErlNifResourceTypeInit init{};
+  init.dtor = reinterpret_cast<ErlNifResourceDtor*>(cb(abi::CallbackKind::kDtor, abi::rt::kDtor));
+  init.stop = reinterpret_cast<ErlNifResourceStop*>(cb(abi::CallbackKind::kStop, abi::rt::kStop));
+  init.down = reinterpret_cast<ErlNifResourceDown*>(cb(abi::CallbackKind::kDown, abi::rt::kDown));
+  init.dyncall =
+      reinterpret_cast<ErlNifResourceDynCall*>(cb(abi::CallbackKind::kDyncall, abi::rt::kDyncall));
+  init.members = static_cast<int>(s[abi::rt::kMembers]);
+  auto env = decode<ErlNifEnv*>(s[abi::rt::kEnv]);
+  auto name = decode<const char*>(s[abi::rt::kName]);
+  auto flags = static_cast<ErlNifResourceFlags>(s[abi::rt::kFlags]);
+  ErlNifResourceFlags tried{};
+  ErlNifResourceFlags* tp = s[abi::rt::kHasTried] ? &tried : nullptr;
+  ErlNifResourceType* t = nullptr;
+  switch (id) {
+    case abi::ApiId::enif_open_resource_type:
+      t = real_fn<decltype(&enif_open_resource_type)>(id)(env, nullptr, name, init.dtor, flags, tp);
+      break;
+    case abi::ApiId::enif_open_resource_type_x:
+      t = real_fn<decltype(&enif_open_resource_type_x)>(id)(env, name, &init, flags, tp);
+      break;
+    default:
+      t = real_fn<decltype(&enif_init_resource_type)>(id)(env, name, &init, flags, tp);
+      break;
+  }
+  *tried_out = static_cast<std::uint64_t>(tried);
+  return reinterpret_cast<std::uint64_t>(t);
+}
+
+std::uint64_t schedule_nif(NifLibrary* lib, const std::uint64_t* s) {
+  auto env = decode<ErlNifEnv*>(s[abi::sched::kEnv]);
+  auto name = decode<const char*>(s[abi::sched::kName]);
+  void* code = lib->scheduled_closure(s[abi::sched::kFn], name);
+  if (code == nullptr)
+    return raise_error(env, "closure_failed", {err_string("library", lib->path), err_atom("function", name)});
+  using Fptr = ERL_NIF_TERM (*)(ErlNifEnv*, int, const ERL_NIF_TERM[]);
+  return real_fn<decltype(&enif_schedule_nif)>(abi::ApiId::enif_schedule_nif)(
+      env, name, static_cast<int>(s[abi::sched::kFlags]), reinterpret_cast<Fptr>(code),
+      static_cast<int>(s[abi::sched::kArgc]), decode<const ERL_NIF_TERM*>(s[abi::sched::kArgv]));
+}
+
+// The worker's descriptor becomes the VM's copy of it.
+std::uint64_t select(Worker* w, abi::ApiId id, const std::uint64_t* s) {
+  int wfd = static_cast<int>(static_cast<std::int64_t>(s[abi::sel::kWorkerFd]));
+  int vfd = wfd < 0 ? wfd : w->vm_fd_for(wfd, s[abi::sel::kFdSent] != 0);
+  if (wfd >= 0 && vfd < 0) {
+    log_error("worker for %s: enif_select on fd %d, which the VM does not have", w->name(), wfd);
+    return static_cast<std::uint64_t>(static_cast<std::int64_t>(ERL_NIF_SELECT_INVALID_EVENT));
+  }
+  auto env = decode<ErlNifEnv*>(s[abi::sel::kEnv]);
+  auto mode = static_cast<enum ErlNifSelectFlags>(s[abi::sel::kMode]);
+  void* obj = decode<void*>(s[abi::sel::kObj]);
+  auto pid = decode<const ErlNifPid*>(s[abi::sel::kPid]);
+  auto term = static_cast<ERL_NIF_TERM>(s[abi::sel::kRefOrMsg]);
+  int r;
+  if (id == abi::ApiId::enif_select)
+    r = real_fn<decltype(&enif_select)>(id)(env, vfd, mode, obj, pid, term);
+  else
+    r = real_fn<decltype(&enif_select_x)>(id)(env, vfd, mode, obj, pid, term,
+                                               decode<ErlNifEnv*>(s[abi::sel::kMsgEnv]));
+  return static_cast<std::uint64_t>(static_cast<std::int64_t>(r));
+}
+
+}  // namespace
+
+std::uint64_t serve_custom(Worker* w, abi::ApiId id, const std::uint64_t* s, std::uint64_t* extra) {
+  NifLibrary* lib = w->owner();
+  switch (id) {
+    case abi::ApiId::enif_open_resource_type:
+    case abi::ApiId::enif_open_resource_type_x:
+    case abi::ApiId::enif_init_resource_type:
+      return open_resource_type(lib, id, s, extra);
+    case abi::ApiId::enif_schedule_nif:
+      return schedule_nif(lib, s);
+    case abi::ApiId::enif_select:
+    case abi::ApiId::enif_select_x:
+      return select(w, id, s);
+    case abi::ApiId::priv_format_term: {
+      auto buf = decode<char*>(s[abi::fmt::kBuf]);
+      auto size = static_cast<std::size_t>(s[abi::fmt::kSize]);
+      char dummy[1];
+      int n = real().snprintf(buf ? buf : dummy, buf ? size : 1, "%T", static_cast<ERL_NIF_TERM>(s[abi::fmt::kTerm]));
+      return static_cast<std::uint64_t>(static_cast<std::int64_t>(n));
+    }
+    case abi::ApiId::priv_priv_data:
+      return reinterpret_cast<std::uint64_t>(real().priv_data(decode<ErlNifEnv*>(s[0])));
+    case abi::ApiId::priv_raise: {
+      auto env = decode<ErlNifEnv*>(s[abi::raise::kEnv]);
+      return raise_error(env, decode<const char*>(s[abi::raise::kKind]),
+                         {err_string("library", lib ? lib->path : w->name()),
+                          err_atom("function", decode<const char*>(s[abi::raise::kFunction])),
+                          err_string("reason", decode<const char*>(s[abi::raise::kReason]))});
+    }
+    default:
+      log_error("serve_custom: request %s is not custom", abi::api_name(id));
+      return 0;
+  }
+}
+
+}  // namespace nifshim

@@ -1,0 +1,41 @@
+// Building and raising nifshim's error terms; see error_terms.h.
+#include "error_terms.h"
+
+#include <cstdio>
+
+#include "log.h"
+#include "real_enif.h"
+
+namespace nifshim {
+
+ERL_NIF_TERM make_error_term(ErlNifEnv* env, const char* kind, std::initializer_list<ErrField> f) {
+  const RealEnif& e = real();
+  ERL_NIF_TERM map = e.make_new_map(env);
+  for (const ErrField& x : f) {
+    ERL_NIF_TERM v;
+    switch (x.type) {
+      case ErrField::kAtom: v = e.make_atom(env, x.text ? x.text : "undefined"); break;
+      case ErrField::kString: v = e.make_string(env, x.text ? x.text : "", ERL_NIF_LATIN1); break;
+      default: v = e.make_int(env, static_cast<int>(x.number)); break;
+    }
+    e.make_map_put(env, map, e.make_atom(env, x.key), v, &map);
+  }
+  ERL_NIF_TERM t[3] = {e.make_atom(env, "nifshim"), e.make_atom(env, kind), map};
+  return e.make_tuple_from_array(env, t, 3);
+}
+
+ERL_NIF_TERM raise_error(ErlNifEnv* env, const char* kind, std::initializer_list<ErrField> f) {
+  char line[768];
+  int n = std::snprintf(line, sizeof line, "error %s:", kind);
+  for (const ErrField& x : f) {
+    if (n < 0 || static_cast<std::size_t>(n) >= sizeof line) break;
+    if (x.type == ErrField::kInt)
+      n += std::snprintf(line + n, sizeof line - n, " %s=%ld", x.key, x.number);
+    else
+      n += std::snprintf(line + n, sizeof line - n, " %s=%s", x.key, x.text ? x.text : "");
+  }
+  log_error("%s", line);
+  return real().raise_exception(env, make_error_term(env, kind, f));
+}
+
+}  // namespace nifshim

@@ -1,0 +1,29 @@
+// The Erlang side of failures: {nifshim, Kind, #{Key => Value}} terms, raised
+// as exceptions in the calling process (erlang:error-style), always with a
+// log line. Every Kind is documented in README.md ("Errors").
+#pragma once
+
+#include <erl_nif.h>
+
+#include <initializer_list>
+
+namespace nifshim {
+
+struct ErrField {
+  enum Type { kAtom, kString, kInt };
+  const char* key;
+  Type type;
+  const char* text;  // kAtom, kString
+  long number;       // kInt
+};
+
+inline ErrField err_atom(const char* k, const char* v) { return {k, ErrField::kAtom, v, 0}; }
+inline ErrField err_string(const char* k, const char* v) { return {k, ErrField::kString, v, 0}; }
+inline ErrField err_int(const char* k, long v) { return {k, ErrField::kInt, nullptr, v}; }
+
+ERL_NIF_TERM make_error_term(ErlNifEnv* env, const char* kind, std::initializer_list<ErrField> f);
+
+// Logs and raises {nifshim, Kind, #{...}}; returns what the NIF must return.
+ERL_NIF_TERM raise_error(ErlNifEnv* env, const char* kind, std::initializer_list<ErrField> f);
+
+}  // namespace nifshim

@@ -1,0 +1,126 @@
+// The VM side of a channel exchange; see vm_exchange.h.
+#include "vm_exchange.h"
+
+#include <cstring>
+
+#include "channel.h"
+#include "custom_abi.h"
+#include "enif_serve.h"
+#include "error_terms.h"
+#include "log.h"
+#include "nif_library.h"
+#include "real_enif.h"
+#include "worker_process.h"
+
+namespace nifshim {
+namespace {
+
+// Spin before sleeping: a forwarded call answers in ~100 ns when both sides
+// run; a sleeping worker costs a futex wake either way.
+constexpr std::uint64_t kSpinNs = 50000;
+constexpr int kCheckMs = 1000;  // a safety net: death also abandons the channel at once
+
+bool alive(void* w) { return static_cast<Worker*>(w)->alive(); }
+
+// Posts what is in c->msg and waits for kReturn, serving the worker's enif
+// requests meanwhile. false if the worker died.
+bool exchange(Worker* w, abi::Channel* c, std::uint64_t* top) {
+  channel_post(c, abi::kSideWorker);
+  for (;;) {
+    if (!channel_wait(c, abi::kSideVm, kSpinNs, kCheckMs, alive, w)) return false;
+    abi::Msg k = c->msg.kind;
+    if (k == abi::Msg::kReturn) return true;
+    if (k != abi::Msg::kEnif) {
+      log_error("worker for %s: protocol error (message %u)", w->name(), static_cast<unsigned>(k));
+      return false;
+    }
+    serve_enif(w, c, top);
+    channel_post(c, abi::kSideWorker);
+  }
+}
+
+std::uint64_t align16(std::uint64_t x) { return (x + 15) & ~std::uint64_t{15}; }
+
+}  // namespace
+
+ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlNifEnv* env,
+                      int argc, const ERL_NIF_TERM argv[]) {
+  Worker* w = lib->worker;
+  std::uint64_t* top = nullptr;
+  abi::Channel* c = w->alive() ? w->thread_channel(&top) : nullptr;
+  if (c == nullptr)
+    return raise_error(env, "worker_unavailable",
+                       {err_string("library", lib->path), err_atom("function", fname),
+                        err_string("reason", w->death())});
+  const std::uint64_t base = align16(*top);
+  if (base + std::size_t(argc) * sizeof(ERL_NIF_TERM) > abi::kChannelDataSize)
+    return raise_error(env, "channel_full", {err_string("library", lib->path), err_atom("function", fname)});
+  // argv lives on this thread's stack (normal NIFs): the worker gets a copy.
+  auto* args = reinterpret_cast<ERL_NIF_TERM*>(c->data + base);
+  std::memcpy(args, argv, std::size_t(argc) * sizeof(ERL_NIF_TERM));
+  abi::Message& m = c->msg;
+  m.kind = abi::Msg::kCall;
+  m.fn = fn;
+  m.env = reinterpret_cast<std::uint64_t>(env);
+  m.argc = argc;
+  m.argv = reinterpret_cast<std::uint64_t>(args);
+  m.top = base + std::size_t(argc) * sizeof(ERL_NIF_TERM);
+  m.thread_type = real().thread_type();
+  m.priv = reinterpret_cast<std::uint64_t>(real().priv_data(env));
+  if (!exchange(w, c, top))
+    return raise_error(env, "worker_crashed",
+                       {err_string("library", lib->path), err_atom("function", fname),
+                        err_int("pid", w->pid()), err_string("reason", w->death())});
+  return static_cast<ERL_NIF_TERM>(c->msg.slot[0]);
+}
+
+bool call_callback(Worker* w, abi::CallbackKind kind, std::uint64_t fn, ErlNifEnv* env, void* obj,
+                   std::uint64_t arg2, std::uint64_t arg3, const void* copy2, std::size_t copy2_len,
+                   const void* copy3, std::size_t copy3_len) {
+  std::uint64_t* top = nullptr;
+  abi::Channel* c = w->alive() ? w->thread_channel(&top) : nullptr;
+  if (c == nullptr) {
+    log_error("worker for %s is gone: a resource callback is skipped", w->name());
+    return false;
+  }
+  std::uint64_t at = align16(*top);
+  // Pointer arguments to VM-private memory (down: pid, monitor) travel as copies.
+  if (copy2) {
+    std::memcpy(c->data + at, copy2, copy2_len);
+    arg2 = reinterpret_cast<std::uint64_t>(c->data + at);
+    at = align16(at + copy2_len);
+  }
+  if (copy3) {
+    std::memcpy(c->data + at, copy3, copy3_len);
+    arg3 = reinterpret_cast<std::uint64_t>(c->data + at);
+    at = align16(at + copy3_len);
+  }
+  abi::Message& m = c->msg;
+  m.kind = abi::Msg::kCallback;
+  m.api = static_cast<std::uint32_t>(kind);
+  m.fn = fn;
+  m.top = at;
+  m.thread_type = real().thread_type();
+  m.slot[abi::cb::kEnv] = reinterpret_cast<std::uint64_t>(env);
+  m.slot[abi::cb::kObj] = reinterpret_cast<std::uint64_t>(obj);
+  m.slot[abi::cb::kArg2] = arg2;
+  m.slot[abi::cb::kArg3] = arg3;
+  return exchange(w, c, top);
+}
+
+bool call_load(Worker* w, abi::LoadKind kind, const std::uint64_t* in, int nin, std::uint64_t* out) {
+  std::uint64_t* top = nullptr;
+  abi::Channel* c = w->alive() ? w->thread_channel(&top) : nullptr;
+  if (c == nullptr) return false;
+  abi::Message& m = c->msg;
+  m.kind = abi::Msg::kLoad;
+  m.api = static_cast<std::uint32_t>(kind);
+  m.top = align16(*top);
+  m.thread_type = real().thread_type();
+  for (int i = 0; i < nin; ++i) m.slot[i] = in[i];
+  if (!exchange(w, c, top)) return false;
+  for (int i = 0; i < 3; ++i) out[i] = c->msg.slot[i];
+  return true;
+}
+
+}  // namespace nifshim

@@ -1,0 +1,331 @@
+// Spawning and tending nifshim-worker processes; see worker_process.h.
+#include "worker_process.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <string>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "enif_serve.h"
+#include "log.h"
+#include "real_enif.h"
+#include "shim_state.h"
+#include "window_abi.h"
+
+extern "C" char** environ;
+
+namespace nifshim {
+namespace {
+
+constexpr std::uint64_t kSpinNs = 50000;
+constexpr std::size_t kArenaAlign = std::size_t{32} << 20;  // mimalloc's arena alignment
+std::atomic<std::uint64_t> g_serial{0};
+
+std::size_t arena_size() {
+  const char* s = std::getenv("NIFSHIM_WORKER_ARENA");
+  std::size_t n = s ? parse_size(s) : 0;
+  return n ? (n + kArenaAlign - 1) & ~(kArenaAlign - 1) : std::size_t{4} << 30;
+}
+
+bool executable(const std::string& p) { return access(p.c_str(), X_OK) == 0; }
+
+// $NIFSHIM_WORKER, else next to libnifshim.so: build tree or installation.
+std::string worker_path() {
+  if (const char* p = std::getenv("NIFSHIM_WORKER"); p && *p) return p;
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&worker_path), &info) == 0 || info.dli_fname == nullptr)
+    return {};
+  std::string dir = info.dli_fname;
+  dir = dir.substr(0, dir.rfind('/'));
+  for (const char* rel : {"/../worker/nifshim-worker", "/nifshim-worker",
+                          "/../libexec/nifshim-worker", "/../../libexec/nifshim-worker"}) {
+    std::string p = dir + rel;
+    if (executable(p)) return p;
+  }
+  return dir + "/../libexec/nifshim-worker";
+}
+
+// The worker gets beam.smp's environment without the preload.
+std::vector<char*> worker_env() {
+  std::vector<char*> env;
+  for (char** e = environ; e && *e; ++e)
+    if (std::strncmp(*e, "LD_PRELOAD=", 11) != 0) env.push_back(*e);
+  env.push_back(nullptr);
+  return env;
+}
+
+int high_dup(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 64); }
+
+// The VM thread's channels, found without locks on every call.
+struct TlsChannel {
+  std::uint64_t serial;
+  abi::Channel* channel;
+  std::uint64_t top;
+};
+constexpr int kTlsChannels = 64;
+thread_local TlsChannel t_channels[kTlsChannels];
+thread_local int t_nchannels = 0;
+
+TlsChannel* tls_add(std::uint64_t serial, abi::Channel* c) {
+  int i = t_nchannels < kTlsChannels ? t_nchannels++ : int(serial % kTlsChannels);
+  t_channels[i] = TlsChannel{serial, c, 0};
+  return &t_channels[i];
+}
+
+bool worker_alive(void* w) { return static_cast<Worker*>(w)->alive(); }
+
+}  // namespace
+
+Worker* Worker::start(const char* path, const char* name, char* err, std::size_t errlen) {
+  auto* w = new Worker;
+  std::snprintf(w->name_, sizeof w->name_, "%s", name);
+  w->serial_ = ++g_serial;
+  if (!w->spawn(path, err, errlen)) {
+    delete w;
+    return nullptr;
+  }
+  pthread_t mon;
+  pthread_create(&mon, nullptr, monitor_main, w);
+  pthread_detach(mon);
+
+  // Threads the NIF creates send their requests here; an ERTS thread serves them.
+  w->service_ = w->new_channel(abi::kSideWorker);
+  abi::CtlMsg reply;
+  ErlNifTid tid;
+  if (w->service_ == nullptr ||
+      !w->control(abi::Ctl::kServiceChannel, 0, reinterpret_cast<std::uint64_t>(w->service_), &reply) ||
+      real().thread_create(const_cast<char*>("nifshim_service"), &tid, service_main, w, nullptr) != 0) {
+    std::snprintf(err, errlen, "nifshim: the worker for %s did not start (%s)", path, w->death());
+    w->closing_ = true;
+    kill(w->pid_, SIGKILL);
+    return nullptr;  // the monitor thread still holds it: not freed
+  }
+  return w;
+}
+
+bool Worker::spawn(const char* path, char* err, std::size_t errlen) {
+  (void)path;  // the worker learns it with the load request
+  WindowMapper* m = g_shim.active_mapper();
+  std::string exe = worker_path();
+  if (!executable(exe)) {
+    std::snprintf(err, errlen, "nifshim: worker program %s not found (set NIFSHIM_WORKER)", exe.c_str());
+    return false;
+  }
+  arena_size_ = arena_size();
+  arena_ = m->map_aligned(arena_size_, kArenaAlign, PROT_READ | PROT_WRITE);
+  if (arena_ == MAP_FAILED) {
+    arena_ = nullptr;
+    std::snprintf(err, errlen, "nifshim: no room in the window for a %zu-byte worker arena", arena_size_);
+    return false;
+  }
+  int ctl[2], fdp[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0 ||
+      socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fdp) != 0) {
+    std::snprintf(err, errlen, "nifshim: socketpair: %s", std::strerror(errno));
+    return false;
+  }
+  // Move the child's ends out of the way of the 3..5 they are dup'ed onto.
+  int src[3] = {high_dup(m->window().fd), high_dup(ctl[1]), high_dup(fdp[1])};
+  ::close(ctl[1]);
+  ::close(fdp[1]);
+  ctl_fd_ = ctl[0];
+  fdpass_fd_ = fdp[0];
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, src[0], abi::kWorkerWindowFd);
+  posix_spawn_file_actions_adddup2(&fa, src[1], abi::kWorkerControlFd);
+  posix_spawn_file_actions_adddup2(&fa, src[2], abi::kWorkerFdPassFd);
+  // Default dispositions and no blocked signals: nothing may hide a crash.
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  char base[32], size[32], abase[32], asize[32];
+  const Window& win = m->window();
+  std::snprintf(base, sizeof base, "%#lx", static_cast<unsigned long>(win.base));
+  std::snprintf(size, sizeof size, "%zu", win.size);
+  std::snprintf(abase, sizeof abase, "%p", arena_);
+  std::snprintf(asize, sizeof asize, "%zu", arena_size_);
+  char* argv[] = {const_cast<char*>("nifshim-worker"), name_, base, size, abase, asize, nullptr};
+  std::vector<char*> env = worker_env();
+  int r = posix_spawn(&pid_, exe.c_str(), &fa, &at, argv, env.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  for (int fd : src) ::close(fd);
+  if (r != 0) {
+    std::snprintf(err, errlen, "nifshim: cannot start %s: %s", exe.c_str(), std::strerror(r));
+    return false;
+  }
+  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+  if (pidfd_ < 0) {
+    std::snprintf(err, errlen, "nifshim: pidfd_open: %s", std::strerror(errno));
+    kill(pid_, SIGKILL);
+    return false;
+  }
+  log_debug("worker for %s: pid %d", name_, pid_);
+  return true;
+}
+
+void Worker::close() {
+  closing_.store(true);
+  shutdown(ctl_fd_, SHUT_RDWR);  // the worker sees EOF and exits
+}
+
+Worker::~Worker() {
+  if (ctl_fd_ >= 0) ::close(ctl_fd_);
+  if (fdpass_fd_ >= 0) ::close(fdpass_fd_);
+}
+
+bool Worker::control(abi::Ctl kind, std::uint32_t status, std::uint64_t arg, abi::CtlMsg* reply) {
+  std::lock_guard<std::mutex> g(mu_);
+  abi::CtlMsg m{kind, status, arg};
+  if (send(ctl_fd_, &m, sizeof m, MSG_NOSIGNAL) != sizeof m) return false;
+  for (;;) {
+    ssize_t n = recv(ctl_fd_, reply, sizeof *reply, 0);
+    if (n < 0 && errno == EINTR) continue;
+    return n == sizeof *reply && reply->arg == arg;
+  }
+}
+
+bool Worker::load(abi::LoadBuffer* buf, std::size_t size) {
+  abi::CtlMsg reply;
+  return control(abi::Ctl::kLoad, static_cast<std::uint32_t>(size),
+                 reinterpret_cast<std::uint64_t>(buf), &reply) &&
+         reply.kind == abi::Ctl::kLoaded;
+}
+
+abi::Channel* Worker::new_channel(abi::Side first) {
+  void* p = g_shim.active_mapper()->map(sizeof(abi::Channel), PROT_READ | PROT_WRITE, 0);
+  if (p == MAP_FAILED) return nullptr;
+  auto* c = static_cast<abi::Channel*>(p);
+  channel_init(c, first);
+  std::lock_guard<std::mutex> g(mu_);
+  channels_.push_back(c);
+  return c;
+}
+
+abi::Channel* Worker::thread_channel(std::uint64_t** top) {
+  for (int i = 0; i < t_nchannels; ++i)
+    if (t_channels[i].serial == serial_) {
+      *top = &t_channels[i].top;
+      return t_channels[i].channel;
+    }
+  if (!alive()) return nullptr;
+  abi::Channel* c = new_channel(abi::kSideVm);
+  abi::CtlMsg reply;
+  if (c == nullptr || !control(abi::Ctl::kOpenChannel, 0, reinterpret_cast<std::uint64_t>(c), &reply) ||
+      reply.status != 0) {
+    log_error("worker for %s: cannot open a channel for this thread", name_);
+    return nullptr;
+  }
+  TlsChannel* t = tls_add(serial_, c);
+  *top = &t->top;
+  return c;
+}
+
+int Worker::vm_fd_for(int worker_fd, bool sent) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!sent) {
+    auto it = vm_fd_of_.find(worker_fd);
+    return it == vm_fd_of_.end() ? -1 : it->second;
+  }
+  // The worker sent it before the request: it is waiting in the socket.
+  for (;;) {
+    int payload = -1;
+    char ctrl[CMSG_SPACE(sizeof(int))];
+    iovec iov{&payload, sizeof payload};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctrl;
+    mh.msg_controllen = sizeof ctrl;
+    if (recvmsg(fdpass_fd_, &mh, MSG_CMSG_CLOEXEC) != sizeof payload) return -1;
+    cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+    if (cm == nullptr || cm->cmsg_type != SCM_RIGHTS) return -1;
+    int vm_fd;
+    std::memcpy(&vm_fd, CMSG_DATA(cm), sizeof vm_fd);
+    vm_fd_of_[payload] = vm_fd;
+    worker_fd_of_[vm_fd] = payload;
+    if (payload == worker_fd) return vm_fd;
+  }
+}
+
+int Worker::worker_fd_for(int vm_fd) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = worker_fd_of_.find(vm_fd);
+  return it == worker_fd_of_.end() ? -1 : it->second;
+}
+
+void Worker::forget_vm_fd(int vm_fd) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = worker_fd_of_.find(vm_fd);
+  if (it == worker_fd_of_.end()) return;
+  vm_fd_of_.erase(it->second);
+  worker_fd_of_.erase(it);
+  ::close(vm_fd);
+}
+
+void* Worker::monitor_main(void* self) {
+  auto* w = static_cast<Worker*>(self);
+  pollfd p{w->pidfd_, POLLIN, 0};
+  while (poll(&p, 1, -1) < 0 && errno == EINTR) {
+  }
+  siginfo_t si{};
+  if (waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(w->pidfd_), &si, WEXITED) != 0)
+    si.si_code = 0;
+  w->on_death(si.si_code, si.si_status);
+  return nullptr;
+}
+
+void Worker::on_death(int code, int status) {
+  if (code == CLD_EXITED)
+    std::snprintf(death_, sizeof death_, "exit status %d", status);
+  else if (code == CLD_KILLED || code == CLD_DUMPED)
+    std::snprintf(death_, sizeof death_, "signal %d (SIG%s)", status, sigabbrev_np(status) ? sigabbrev_np(status) : "?");
+  else
+    std::snprintf(death_, sizeof death_, "gone");
+  dead_.store(true, std::memory_order_seq_cst);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (abi::Channel* c : channels_) channel_abandon(c);
+  }
+  if (!closing_) log_error("worker for %s (pid %d) died: %s", name_, pid_, death_);
+}
+
+void* Worker::service_main(void* self) {
+  auto* w = static_cast<Worker*>(self);
+  TlsChannel* t = tls_add(w->serial_, w->service_);
+  abi::Channel* c = w->service_;
+  while (channel_wait(c, abi::kSideVm, kSpinNs, 1000, worker_alive, w)) {
+    if (c->msg.kind != abi::Msg::kEnif) {
+      log_error("worker for %s: unexpected message %u on the service channel", w->name_,
+                static_cast<unsigned>(c->msg.kind));
+      break;
+    }
+    t->top = 0;
+    serve_enif(w, c, &t->top);
+    channel_post(c, abi::kSideWorker);
+  }
+  return nullptr;
+}
+
+}  // namespace nifshim

@@ -1,0 +1,84 @@
+// One nifshim-worker process as the VM sees it: spawning it, the control
+// socket, the call channels of the VM threads that call into it, the service
+// channel for threads the NIF creates, the descriptors it passed for
+// enif_select, and its death.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "channel_abi.h"
+#include "control_abi.h"
+
+namespace nifshim {
+
+class Worker {
+ public:
+  // Spawns a worker for the library at `path` (`name`: its base name) and
+  // waits until it serves. nullptr on failure, with the reason in `err`.
+  static Worker* start(const char* path, const char* name, char* err, std::size_t errlen);
+  ~Worker();  // stops the process (if still running) and frees its channels
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  const char* name() const { return name_; }
+  // The library it hosts (set once by its opener; not owned).
+  struct NifLibrary* owner() const { return owner_; }
+  void set_owner(struct NifLibrary* lib) { owner_ = lib; }
+  // The VM is done with the library: the worker exits (its death is expected).
+  void close();
+  pid_t pid() const { return pid_; }
+  bool alive() const { return !dead_.load(std::memory_order_acquire); }
+  // How it died: "signal 11 (SIGSEGV)", "exit status 3", ...
+  const char* death() const { return death_; }
+
+  // Asks it to load the library into buf (in the window); false if it died.
+  bool load(abi::LoadBuffer* buf, std::size_t size);
+
+  // The calling VM thread's channel to this worker, opened on first use; and
+  // where this thread's next message starts in its data area. nullptr if the
+  // worker is dead or the channel cannot be opened.
+  abi::Channel* thread_channel(std::uint64_t** top);
+
+  // enif_select: the VM's copy of the worker's descriptor (received over the
+  // fd socket if `sent`), and the way back for the stop callback.
+  int vm_fd_for(int worker_fd, bool sent);
+  int worker_fd_for(int vm_fd);
+  void forget_vm_fd(int vm_fd);
+
+ private:
+  Worker() = default;
+  bool spawn(const char* path, char* err, std::size_t errlen);
+  bool control(abi::Ctl kind, std::uint32_t status, std::uint64_t arg, abi::CtlMsg* reply);
+  abi::Channel* new_channel(abi::Side first);
+  static void* monitor_main(void* self);
+  static void* service_main(void* self);
+  void on_death(int code, int status);
+
+  char name_[64] = {};
+  struct NifLibrary* owner_ = nullptr;
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  int ctl_fd_ = -1;
+  int fdpass_fd_ = -1;
+  std::uint64_t serial_ = 0;
+  void* arena_ = nullptr;
+  std::size_t arena_size_ = 0;
+  abi::Channel* service_ = nullptr;
+  std::atomic<bool> dead_{false};
+  std::atomic<bool> closing_{false};
+  char death_[96] = "running";
+
+  std::mutex mu_;                        // channels_, control socket, fd maps
+  std::vector<abi::Channel*> channels_;  // every channel, for wake-ups on death
+  std::map<int, int> vm_fd_of_;          // worker fd -> VM fd
+  std::map<int, int> worker_fd_of_;      // VM fd -> worker fd
+};
+
+}  // namespace nifshim

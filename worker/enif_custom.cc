@@ -1,0 +1,213 @@
+// The ENIF_CUSTOM functions (they hand the VM function pointers or file
+// descriptors) and the small ENIF_LOCAL ones that need the forwarding layer:
+// varargs constructors, enif_priv_data, enif_thread_type; plus the worker's
+// private requests (raise, %T formatting).
+#include <erl_nif.h>
+
+#include <cstdarg>
+#include <cstring>
+#include <sys/socket.h>
+
+#include "custom_abi.h"
+#include "enif_kinds.h"
+#include "export.h"
+#include "hosted_library.h"
+#include "log.h"
+#include "raise.h"
+#include "term_format.h"
+#include "thread_role.h"
+#include "worker_state.h"
+
+namespace nifshim::worker {
+namespace {
+
+using kinds::carry;
+using kinds::encode;
+
+template <typename T>
+std::uint64_t fn_addr(T* f) {
+  return reinterpret_cast<std::uint64_t>(f);
+}
+
+ErlNifResourceType* open_type(abi::ApiId id, ErlNifEnv* env, const char* name,
+                              const ErlNifResourceTypeInit* init, ErlNifResourceFlags flags,
+                              ErlNifResourceFlags* tried) {
+  VmRequest rq(id);
+  std::uint64_t* s = rq.msg().slot;
+  s[abi::rt::kEnv] = encode(env);
+  s[abi::rt::kName] = name ? carry(rq, name, std::strlen(name) + 1) : 0;
+  s[abi::rt::kFlags] = static_cast<std::uint64_t>(flags);
+  s[abi::rt::kDtor] = fn_addr(init->dtor);
+  s[abi::rt::kStop] = fn_addr(init->stop);
+  s[abi::rt::kDown] = fn_addr(init->down);
+  // dyncall and members exist only in the newer struct (enif_init_resource_type).
+  s[abi::rt::kDyncall] = id == abi::ApiId::enif_init_resource_type ? fn_addr(init->dyncall) : 0;
+  s[abi::rt::kMembers] = id == abi::ApiId::enif_init_resource_type ? std::uint64_t(init->members) : 0;
+  s[abi::rt::kHasTried] = tried != nullptr;
+  if (rq.failed()) return refuse<ErlNifResourceType*>(rq, id, std::make_tuple());
+  std::uint64_t r = rq.send();
+  if (tried) *tried = static_cast<ErlNifResourceFlags>(rq.msg().slot[1]);
+  return reinterpret_cast<ErlNifResourceType*>(r);
+}
+
+int select_common(abi::ApiId id, ErlNifEnv* env, ErlNifEvent fd, enum ErlNifSelectFlags mode,
+                  void* obj, const ErlNifPid* pid, ERL_NIF_TERM ref_or_msg, ErlNifEnv* msg_env) {
+  // The VM polls its own copy of the descriptor: send it once (SCM_RIGHTS).
+  bool sent = false;
+  if (fd >= 0 && !selected_fd_known(fd)) {
+    int payload = fd;
+    char ctrl[CMSG_SPACE(sizeof(int))] = {};
+    iovec iov{&payload, sizeof payload};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctrl;
+    mh.msg_controllen = sizeof ctrl;
+    cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    if (sendmsg(g_worker.fdpass_fd, &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof payload)) {
+      log_error("enif_select: cannot pass fd %d to the VM: %s", fd, std::strerror(errno));
+      return ERL_NIF_SELECT_FAILED;
+    }
+    selected_fd_add(fd);
+    sent = true;
+  }
+  VmRequest rq(id);
+  std::uint64_t* s = rq.msg().slot;
+  s[abi::sel::kEnv] = encode(env);
+  s[abi::sel::kWorkerFd] = static_cast<std::uint64_t>(fd);
+  s[abi::sel::kFdSent] = sent;
+  s[abi::sel::kMode] = static_cast<std::uint64_t>(mode);
+  s[abi::sel::kObj] = encode(obj);
+  s[abi::sel::kPid] = carry(rq, pid, sizeof(ErlNifPid));
+  s[abi::sel::kRefOrMsg] = ref_or_msg;
+  s[abi::sel::kMsgEnv] = encode(msg_env);
+  return static_cast<int>(rq.send());
+}
+
+}  // namespace
+
+ERL_NIF_TERM raise_error(ErlNifEnv* env, const char* kind, const char* function,
+                         const char* reason) {
+  VmRequest rq(abi::ApiId::priv_raise);
+  std::uint64_t* s = rq.msg().slot;
+  s[abi::raise::kEnv] = encode(env);
+  s[abi::raise::kKind] = carry(rq, kind, std::strlen(kind) + 1);
+  s[abi::raise::kFunction] = carry(rq, function, std::strlen(function) + 1);
+  s[abi::raise::kReason] = carry(rq, reason, std::strlen(reason) + 1);
+  return static_cast<ERL_NIF_TERM>(rq.send());
+}
+
+int format_term(char* buf, std::size_t size, ERL_NIF_TERM term) {
+  VmRequest rq(abi::ApiId::priv_format_term);
+  std::uint64_t* s = rq.msg().slot;
+  void* tmp = size ? rq.scratch(size) : nullptr;
+  s[abi::fmt::kTerm] = term;
+  s[abi::fmt::kBuf] = encode(tmp);
+  s[abi::fmt::kSize] = tmp ? size : 0;
+  int n = static_cast<int>(static_cast<std::int64_t>(rq.send()));
+  if (tmp && size) {
+    std::memcpy(buf, tmp, size);
+    buf[size - 1] = '\0';
+  }
+  return n;
+}
+
+}  // namespace nifshim::worker
+
+using namespace nifshim;
+using namespace nifshim::worker;
+
+// Resource types: the callbacks stay in the worker; the VM gets closures that
+// call back here (shim/resource_types.cc).
+extern "C" NIFSHIM_EXPORT ErlNifResourceType* enif_open_resource_type(
+    ErlNifEnv* env, const char* module_str, const char* name, ErlNifResourceDtor* dtor,
+    ErlNifResourceFlags flags, ErlNifResourceFlags* tried) {
+  if (module_str != nullptr) return nullptr;  // as ERTS: module_str must be NULL
+  ErlNifResourceTypeInit init{};
+  init.dtor = dtor;
+  return open_type(abi::ApiId::enif_open_resource_type, env, name, &init, flags, tried);
+}
+
+extern "C" NIFSHIM_EXPORT ErlNifResourceType* enif_open_resource_type_x(
+    ErlNifEnv* env, const char* name, const ErlNifResourceTypeInit* init,
+    ErlNifResourceFlags flags, ErlNifResourceFlags* tried) {
+  return open_type(abi::ApiId::enif_open_resource_type_x, env, name, init, flags, tried);
+}
+
+extern "C" NIFSHIM_EXPORT ErlNifResourceType* enif_init_resource_type(
+    ErlNifEnv* env, const char* name, const ErlNifResourceTypeInit* init,
+    ErlNifResourceFlags flags, ErlNifResourceFlags* tried) {
+  return open_type(abi::ApiId::enif_init_resource_type, env, name, init, flags, tried);
+}
+
+// The VM gets a closure that calls `fp` back in this worker.
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_schedule_nif(
+    ErlNifEnv* env, const char* fun_name, int flags,
+    ERL_NIF_TERM (*fp)(ErlNifEnv*, int, const ERL_NIF_TERM[]), int argc,
+    const ERL_NIF_TERM argv[]) {
+  VmRequest rq(abi::ApiId::enif_schedule_nif);
+  std::uint64_t* s = rq.msg().slot;
+  s[abi::sched::kEnv] = encode(env);
+  s[abi::sched::kName] = fun_name ? carry(rq, fun_name, std::strlen(fun_name) + 1) : 0;
+  s[abi::sched::kFlags] = static_cast<std::uint64_t>(flags);
+  s[abi::sched::kFn] = reinterpret_cast<std::uint64_t>(fp);
+  s[abi::sched::kArgc] = static_cast<std::uint64_t>(argc);
+  s[abi::sched::kArgv] = argc > 0 ? carry(rq, argv, std::size_t(argc) * sizeof(ERL_NIF_TERM)) : 0;
+  if (rq.failed()) return raise_error(env, "bad_argument", "enif_schedule_nif", rq.failed());
+  return static_cast<ERL_NIF_TERM>(rq.send());
+}
+
+extern "C" NIFSHIM_EXPORT int enif_select(ErlNifEnv* env, ErlNifEvent e,
+                                          enum ErlNifSelectFlags flags, void* obj,
+                                          const ErlNifPid* pid, ERL_NIF_TERM ref) {
+  return select_common(abi::ApiId::enif_select, env, e, flags, obj, pid, ref, nullptr);
+}
+
+extern "C" NIFSHIM_EXPORT int enif_select_x(ErlNifEnv* env, ErlNifEvent e,
+                                            enum ErlNifSelectFlags flags, void* obj,
+                                            const ErlNifPid* pid, ERL_NIF_TERM msg,
+                                            ErlNifEnv* msg_env) {
+  return select_common(abi::ApiId::enif_select_x, env, e, flags, obj, pid, msg, msg_env);
+}
+
+// Varargs constructors: the array forms do the work.
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_tuple(ErlNifEnv* env, unsigned cnt, ...) {
+  ERL_NIF_TERM small[16];
+  ERL_NIF_TERM* arr = cnt <= 16 ? small : static_cast<ERL_NIF_TERM*>(enif_alloc(cnt * sizeof(ERL_NIF_TERM)));
+  va_list ap;
+  va_start(ap, cnt);
+  for (unsigned i = 0; i < cnt; ++i) arr[i] = va_arg(ap, ERL_NIF_TERM);
+  va_end(ap);
+  ERL_NIF_TERM t = enif_make_tuple_from_array(env, arr, cnt);
+  if (arr != small) enif_free(arr);
+  return t;
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_list(ErlNifEnv* env, unsigned cnt, ...) {
+  ERL_NIF_TERM small[16];
+  ERL_NIF_TERM* arr = cnt <= 16 ? small : static_cast<ERL_NIF_TERM*>(enif_alloc(cnt * sizeof(ERL_NIF_TERM)));
+  va_list ap;
+  va_start(ap, cnt);
+  for (unsigned i = 0; i < cnt; ++i) arr[i] = va_arg(ap, ERL_NIF_TERM);
+  va_end(ap);
+  ERL_NIF_TERM t = enif_make_list_from_array(env, arr, cnt);
+  if (arr != small) enif_free(arr);
+  return t;
+}
+
+// The priv_data of the call being run is known locally; any other env asks.
+extern "C" NIFSHIM_EXPORT void* enif_priv_data(ErlNifEnv* env) {
+  ThreadRole& r = thread_role();
+  if (env != nullptr && env == r.env && r.priv_slot != nullptr) return *r.priv_slot;
+  VmRequest rq(abi::ApiId::priv_priv_data);
+  rq.msg().slot[0] = encode(env);
+  return reinterpret_cast<void*>(rq.send());
+}
+
+// A worker thread serving a scheduler answers as that scheduler would;
+// threads the NIF created answer ERL_NIF_THR_UNDEFINED, as natively.
+extern "C" NIFSHIM_EXPORT int enif_thread_type(void) { return thread_role().thread_type; }

@@ -1,0 +1,118 @@
+// How each parameter kind of abi/enif_api.def travels from the worker to the
+// VM: `in` turns the argument into the message slot (copying the pointee into
+// memory the VM can address when it is not already in the window), `out`
+// finishes after the reply (copies out-parameters back).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <tuple>
+#include <type_traits>
+
+#include "slot_codec.h"
+#include "vm_request.h"
+#include "worker_state.h"
+
+namespace nifshim::worker::kinds {
+
+using abi::decode;
+using abi::encode;
+
+// Copies n bytes of `p` to scratch unless they are already addressable by the VM.
+inline std::uint64_t carry(VmRequest& rq, const void* p, std::size_t n) {
+  if (p == nullptr || in_window(p)) return encode(p);
+  void* s = rq.scratch(n);
+  if (s == nullptr) {
+    rq.fail("argument too large for the channel and the shared arena");
+    return 0;
+  }
+  std::memcpy(s, p, n);
+  return encode(s);
+}
+
+struct V {
+  template <typename T, typename Tup>
+  static std::uint64_t in(VmRequest&, T v, const Tup&) { return encode(v); }
+  template <typename T, typename Tup>
+  static void out(VmRequest&, T, const Tup&) {}
+};
+
+struct S {  // const char*: NUL-terminated
+  template <typename Tup>
+  static std::uint64_t in(VmRequest& rq, const char* s, const Tup&) {
+    return s ? carry(rq, s, std::strlen(s) + 1) : 0;
+  }
+  template <typename Tup>
+  static void out(VmRequest&, const char*, const Tup&) {}
+};
+
+struct I {  // const T*: copied in
+  template <typename T, typename Tup>
+  static std::uint64_t in(VmRequest& rq, const T* p, const Tup&) { return carry(rq, p, sizeof(T)); }
+  template <typename T, typename Tup>
+  static void out(VmRequest&, const T*, const Tup&) {}
+};
+
+// Copies `n` bytes in, and back out after the reply.
+inline std::uint64_t carry_both(VmRequest& rq, void* p, std::size_t n) {
+  std::uint64_t v = carry(rq, p, n);
+  if (p != nullptr && !in_window(p) && v != 0) rq.copy_back(p, decode<void*>(v), n);
+  return v;
+}
+
+struct P {  // T*: copied in and back out
+  template <typename T, typename Tup>
+  static std::uint64_t in(VmRequest& rq, T* p, const Tup&) {
+    return carry_both(rq, const_cast<std::remove_const_t<T>*>(p), sizeof(T));
+  }
+  template <typename T, typename Tup>
+  static void out(VmRequest&, T*, const Tup&) {}  // done by finish_copies
+};
+
+struct W {  // the VM keeps using this pointer: it must be in the window
+  template <typename T, typename Tup>
+  static std::uint64_t in(VmRequest& rq, T* p, const Tup&) {
+    if (p != nullptr && !in_window(p))
+      rq.fail("a pointer the VM keeps (binary data, an I/O vector) is not in the shared "
+              "window; allocate it with enif_alloc, enif_alloc_resource or enif_alloc_binary");
+    return encode(p);
+  }
+  template <typename T, typename Tup>
+  static void out(VmRequest&, T*, const Tup&) {}
+};
+
+template <int N>
+struct InBuf {  // bytes; count in parameter N
+  template <typename T, typename Tup>
+  static std::uint64_t in(VmRequest& rq, const T* p, const Tup& t) {
+    return carry(rq, p, std::size_t(std::get<N>(t)) * sizeof(T));
+  }
+  template <typename T, typename Tup>
+  static void out(VmRequest&, const T*, const Tup&) {}
+};
+
+template <int N>
+struct InArr : InBuf<N> {};  // terms; count in parameter N
+
+template <int N>
+struct OutBuf {  // a buffer whose capacity (bytes) is parameter N
+  template <typename T, typename Tup>
+  static std::uint64_t in(VmRequest& rq, T* p, const Tup& t) {
+    return carry_both(rq, p, std::size_t(std::get<N>(t)));
+  }
+  template <typename T, typename Tup>
+  static void out(VmRequest&, T*, const Tup&) {}
+};
+
+template <int N>
+struct OutBufAt {  // a buffer whose capacity is *parameter N
+  template <typename T, typename Tup>
+  static std::uint64_t in(VmRequest& rq, T* p, const Tup& t) {
+    auto* cap = std::get<N>(t);
+    return carry_both(rq, p, cap ? std::size_t(*cap) : 0);
+  }
+  template <typename T, typename Tup>
+  static void out(VmRequest&, T*, const Tup&) {}
+};
+
+}  // namespace nifshim::worker::kinds

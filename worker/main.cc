@@ -1,0 +1,120 @@
+// nifshim-worker: hosts one NIF library for a VM. Started by the shim
+// (shim/worker_process.cc) with
+//   fd 3  the window memfd        fd 4  the control socket (abi/control_abi.h)
+//   fd 5  the fd-passing socket   argv: nifshim-worker LIB WINDOW_BASE WINDOW_SIZE
+//                                       ARENA_BASE ARENA_SIZE
+// It maps the window at the VM's address before anything else, then serves:
+// one thread per VM thread that calls the library, each on its own channel.
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <pthread.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "control_abi.h"
+#include "hosted_library.h"
+#include "local_alloc.h"
+#include "log.h"
+#include "thread_role.h"
+#include "vm_request.h"
+#include "worker_state.h"
+
+namespace nifshim::worker {
+
+WorkerState g_worker;
+
+namespace {
+
+constexpr std::uint64_t kIdleSpinNs = 50000;
+
+void* serve_channel(void* arg) {
+  auto* c = static_cast<abi::Channel*>(arg);
+  thread_role().active = c;
+  for (;;) {
+    channel_wait(c, abi::kSideWorker, kIdleSpinNs, 0, nullptr, nullptr);
+    serve_vm_message(c);
+  }
+  return nullptr;
+}
+
+bool reply(abi::Ctl kind, std::uint32_t status, std::uint64_t arg) {
+  abi::CtlMsg m{kind, status, arg};
+  return send(abi::kWorkerControlFd, &m, sizeof m, MSG_NOSIGNAL) == sizeof m;
+}
+
+[[noreturn]] void die(const char* what) {
+  log_error("worker for %s: %s", g_worker.lib_name, what);
+  _exit(70);
+}
+
+std::uintptr_t arg_addr(const char* s) { return std::strtoull(s, nullptr, 0); }
+
+}  // namespace
+}  // namespace nifshim::worker
+
+int main(int argc, char** argv) {
+  using namespace nifshim;
+  using namespace nifshim::worker;
+  log_init_from_env();
+  if (argc != 6) {
+    std::fprintf(stderr, "nifshim-worker is started by libnifshim.so, not by hand\n");
+    return 64;
+  }
+  g_worker.lib_name = argv[1];
+  // The VM's window first, before anything else can be placed in its range.
+  int r = window_attach(abi::kWorkerWindowFd, arg_addr(argv[2]), arg_addr(argv[3]), &g_worker.window);
+  if (r != 0) {
+    log_error("worker for %s: cannot map the window at %s: %s", argv[1], argv[2], std::strerror(-r));
+    return 71;
+  }
+  // Die with the VM; stay visible in ps/top under the library's name.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() == 1) return 72;
+  char comm[16];
+  std::snprintf(comm, sizeof comm, "nif:%s", argv[1]);
+  prctl(PR_SET_NAME, comm);
+  if (!local_alloc_init(reinterpret_cast<void*>(arg_addr(argv[4])), arg_addr(argv[5])))
+    die("cannot set up the shared arena");
+  g_worker.fdpass_fd = abi::kWorkerFdPassFd;
+
+  for (;;) {
+    abi::CtlMsg m;
+    ssize_t n = recv(abi::kWorkerControlFd, &m, sizeof m, 0);
+    if (n == 0) _exit(0);  // the VM closed the library
+    if (n < 0 && errno == EINTR) continue;
+    if (n != sizeof m) die("bad control message");
+    switch (m.kind) {
+      case abi::Ctl::kLoad: {
+        auto* buf = reinterpret_cast<abi::LoadBuffer*>(m.arg);
+        if (!in_window(buf)) die("load buffer outside the window");
+        host_library(buf, m.status);  // status carries the buffer size
+        reply(abi::Ctl::kLoaded, 0, m.arg);
+        break;
+      }
+      case abi::Ctl::kServiceChannel:
+        if (!in_window(reinterpret_cast<void*>(m.arg))) die("channel outside the window");
+        g_worker.service = reinterpret_cast<abi::Channel*>(m.arg);
+        reply(abi::Ctl::kChannelOpen, 0, m.arg);
+        break;
+      case abi::Ctl::kOpenChannel: {
+        if (!in_window(reinterpret_cast<void*>(m.arg))) die("channel outside the window");
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 8u << 20);  // NIFs expect a scheduler-sized stack or more
+        int e = pthread_create(&t, &attr, serve_channel, reinterpret_cast<void*>(m.arg));
+        pthread_attr_destroy(&attr);
+        reply(abi::Ctl::kChannelOpen, static_cast<std::uint32_t>(e), m.arg);
+        break;
+      }
+      default:
+        die("unknown control message");
+    }
+  }
+}

@@ -1,0 +1,134 @@
+// Running what the VM asks of the worker: NIF calls, resource callbacks,
+// load/upgrade/unload. Each runs on the worker thread paired with the VM
+// thread that asked, so the enif requests it makes go back to that thread.
+#include <cstdlib>
+
+#include "channel.h"
+#include "custom_abi.h"
+#include "hosted_library.h"
+#include "log.h"
+#include "thread_role.h"
+#include "vm_request.h"
+#include "worker_state.h"
+
+namespace nifshim::worker {
+namespace {
+
+using NifFn = ERL_NIF_TERM (*)(ErlNifEnv*, int, const ERL_NIF_TERM[]);
+
+template <typename T>
+T as(std::uint64_t v) {
+  return reinterpret_cast<T>(v);
+}
+
+// Restores the thread's role when a (possibly nested) message is done.
+struct RoleScope {
+  ThreadRole saved;
+  RoleScope() : saved(thread_role()) {}
+  ~RoleScope() { thread_role() = saved; }
+};
+
+void run_call(abi::Message& m, std::uint64_t* out) {
+  ThreadRole& r = thread_role();
+  r.thread_type = m.thread_type;
+  r.env = as<ErlNifEnv*>(m.env);
+  r.priv_value = as<void*>(m.priv);
+  r.priv_slot = &r.priv_value;
+  NifFn fn;
+  if (m.fn < abi::kMaxFuncIndex) {
+    fn = hosted_function(static_cast<unsigned>(m.fn));
+    if (fn == nullptr) {
+      log_error("worker: the VM called function #%lu, which %s does not have",
+                static_cast<unsigned long>(m.fn), g_worker.lib_name);
+      std::abort();
+    }
+  } else {
+    fn = as<NifFn>(m.fn);  // a function the NIF passed to enif_schedule_nif
+  }
+  // argv lies in the channel's data area below m.top; nested frames go above.
+  out[0] = fn(r.env, m.argc, as<const ERL_NIF_TERM*>(m.argv));
+}
+
+void run_callback(abi::Message& m) {
+  ThreadRole& r = thread_role();
+  r.thread_type = m.thread_type;
+  r.env = nullptr;
+  auto env = as<ErlNifEnv*>(m.slot[abi::cb::kEnv]);
+  void* obj = as<void*>(m.slot[abi::cb::kObj]);
+  switch (static_cast<abi::CallbackKind>(m.api)) {
+    case abi::CallbackKind::kDtor:
+      as<ErlNifResourceDtor*>(m.fn)(env, obj);
+      break;
+    case abi::CallbackKind::kStop: {
+      auto fd = static_cast<ErlNifEvent>(m.slot[abi::cb::kArg2]);
+      as<ErlNifResourceStop*>(m.fn)(env, obj, fd, static_cast<int>(m.slot[abi::cb::kArg3]));
+      forget_selected_fd(fd);
+      break;
+    }
+    case abi::CallbackKind::kDown:
+      as<ErlNifResourceDown*>(m.fn)(env, obj, as<ErlNifPid*>(m.slot[abi::cb::kArg2]),
+                                    as<ErlNifMonitor*>(m.slot[abi::cb::kArg3]));
+      break;
+    case abi::CallbackKind::kDyncall:
+      as<ErlNifResourceDynCall*>(m.fn)(env, obj, as<void*>(m.slot[abi::cb::kArg2]));
+      break;
+  }
+}
+
+void run_load(abi::Message& m, std::uint64_t* out) {
+  ThreadRole& r = thread_role();
+  r.thread_type = m.thread_type;
+  r.env = as<ErlNifEnv*>(m.slot[abi::load::kEnv]);
+  ErlNifEntry* e = g_worker.entry;
+  switch (static_cast<abi::LoadKind>(m.api)) {
+    case abi::LoadKind::kLoad: {
+      r.priv_value = nullptr;
+      r.priv_slot = &r.priv_value;  // enif_priv_data sees what load stores, as natively
+      auto info = static_cast<ERL_NIF_TERM>(m.slot[abi::load::kInfo]);
+      out[0] = static_cast<std::uint64_t>(e->load ? e->load(r.env, r.priv_slot, info) : 0);
+      out[1] = reinterpret_cast<std::uint64_t>(r.priv_value);
+      break;
+    }
+    case abi::LoadKind::kUpgrade: {
+      void* old_priv = as<void*>(m.slot[abi::load::kPriv]);
+      r.priv_value = nullptr;
+      r.priv_slot = &r.priv_value;
+      auto info = static_cast<ERL_NIF_TERM>(m.slot[abi::load::kInfo]);
+      out[0] = static_cast<std::uint64_t>(
+          e->upgrade ? e->upgrade(r.env, r.priv_slot, &old_priv, info) : 0);
+      out[1] = reinterpret_cast<std::uint64_t>(r.priv_value);
+      out[2] = reinterpret_cast<std::uint64_t>(old_priv);
+      break;
+    }
+    case abi::LoadKind::kUnload:
+      r.priv_value = as<void*>(m.slot[abi::load::kPriv]);
+      r.priv_slot = &r.priv_value;
+      if (e->unload) e->unload(r.env, r.priv_value);
+      break;
+  }
+}
+
+}  // namespace
+
+void serve_vm_message(abi::Channel* c) {
+  RoleScope scope;
+  ThreadRole& r = thread_role();
+  abi::Message& m = c->msg;
+  r.active = c;
+  r.top = m.top;
+  std::uint64_t out[3] = {0, 0, 0};
+  switch (m.kind) {
+    case abi::Msg::kCall: run_call(m, out); break;
+    case abi::Msg::kCallback: run_callback(m); break;
+    case abi::Msg::kLoad: run_load(m, out); break;
+    default:
+      log_error("worker: unexpected message %u from the VM", static_cast<unsigned>(m.kind));
+      std::abort();
+  }
+  // The message area now holds whatever nested traffic left: write afresh.
+  m.kind = abi::Msg::kReturn;
+  for (int i = 0; i < 3; ++i) m.slot[i] = out[i];
+  channel_post(c, abi::kSideVm);
+}
+
+}  // namespace nifshim::worker

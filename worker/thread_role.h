@@ -1,0 +1,27 @@
+// What a worker thread is doing on behalf of the VM: the channel it serves
+// (and so where its enif requests go), the VM thread type it answers for
+// enif_thread_type, and the env/priv_data of the NIF call it runs.
+#pragma once
+
+#include <cstdint>
+#include <erl_nif.h>
+
+#include "channel_abi.h"
+
+namespace nifshim::worker {
+
+struct ThreadRole {
+  abi::Channel* active = nullptr;  // where requests go now; null: the service channel
+  std::uint64_t top = 0;           // first free byte of active->data for a new frame
+  int thread_type = ERL_NIF_THR_UNDEFINED;
+  ErlNifEnv* env = nullptr;        // env of the NIF call being run, if any
+  void* priv_value = nullptr;      // its enif_priv_data (as the VM sent it)
+  void** priv_slot = nullptr;      // where enif_priv_data(env) reads it (load: what load stores)
+};
+
+ThreadRole& thread_role();
+
+// Threads created by enif_thread_create: no channel, ERL_NIF_THR_UNDEFINED.
+void thread_role_set_nif_thread();
+
+}  // namespace nifshim::worker

@@ -1,0 +1,29 @@
+// The worker's process-wide state: the window it shares with the VM, the
+// library it hosts, and the service channel NIF-created threads use.
+#pragma once
+
+#include <cstdint>
+#include <erl_nif.h>
+
+#include "channel_abi.h"
+#include "window.h"
+
+namespace nifshim::worker {
+
+struct WorkerState {
+  Window window;                           // mapped at the VM's address
+  const char* lib_name = "";               // for log lines
+  void* handle = nullptr;                  // dlopen of the real library
+  ErlNifEntry* entry = nullptr;            // what its nif_init returned (not owned)
+  abi::Channel* service = nullptr;         // requests from threads without a channel
+  int fdpass_fd = -1;                      // SCM_RIGHTS to the VM (enif_select)
+};
+
+extern WorkerState g_worker;
+
+inline bool in_window(const void* p) {
+  auto a = reinterpret_cast<std::uintptr_t>(p);
+  return a - g_worker.window.base < g_worker.window.size;
+}
+
+}  // namespace nifshim::worker
