@@ -55,6 +55,7 @@ inline constexpr std::size_t kChannelDataSize = (std::size_t{1} << 20) - 256;
 struct Channel {
   alignas(64) std::atomic<std::uint32_t> turn;      // the Side whose move it is
   std::atomic<std::uint32_t> sleepers;              // bit (1 << Side): that side waits on the futex
+  std::atomic<std::int32_t> cpu[2];                 // the CPU each side last waited on
   alignas(64) Message msg;
   alignas(64) unsigned char data[kChannelDataSize];
 };

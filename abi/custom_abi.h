@@ -22,6 +22,13 @@ namespace sel {
 enum : int { kEnv, kWorkerFd, kFdSent, kMode, kObj, kPid, kRefOrMsg, kMsgEnv };
 }
 
+// enif_system_info: the VM fills buf (si_size bytes asked) and copies the
+// strings it points at into strings (kStringsSize bytes, NUL-separated).
+namespace sysinfo {
+enum : int { kBuf, kSize, kStrings };
+inline constexpr int kStringsSize = 256;
+}
+
 // priv_format_term: reply slot[0] = characters the text needs
 namespace fmt {
 enum : int { kTerm, kBuf, kSize };

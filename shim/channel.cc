@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <ctime>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,11 +31,25 @@ void futex_wake(std::atomic<std::uint32_t>* word) {
 
 inline void cpu_relax() { __builtin_ia32_pause(); }
 
+// Spinning only pays while the partner runs on another CPU. At most half the
+// CPUs of this process spin at once (the rest sleep at once): N callers
+// spinning on 2 vCPUs would starve the very threads they wait for.
+std::atomic<int> g_spinners{0};
+int max_spinners() {
+  static const int n = [] {
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c > 3 ? int(c / 2) : 1;
+  }();
+  return n;
+}
+
 }  // namespace
 
 void channel_init(abi::Channel* c, abi::Side first) {
   c->turn.store(first, std::memory_order_relaxed);
   c->sleepers.store(0, std::memory_order_relaxed);
+  c->cpu[0].store(-1, std::memory_order_relaxed);
+  c->cpu[1].store(-1, std::memory_order_relaxed);
   c->msg.kind = abi::Msg::kNone;
   c->msg.top = 0;
 }
@@ -55,11 +70,27 @@ void channel_abandon(abi::Channel* c) {
 bool channel_wait(abi::Channel* c, abi::Side me, std::uint64_t spin_ns, int timeout_ms,
                   bool (*still_waiting)(void*), void* arg) {
   if (c->turn.load(std::memory_order_acquire) == me) return true;
-  const std::uint64_t until = now_ns() + spin_ns;
-  for (unsigned i = 1;; ++i) {
-    cpu_relax();
-    if (c->turn.load(std::memory_order_acquire) == me) return true;
-    if ((i & 63) == 0 && now_ns() > until) break;
+  const int my_cpu = sched_getcpu();
+  c->cpu[me].store(my_cpu, std::memory_order_relaxed);
+  if (spin_ns > 0 && g_spinners.fetch_add(1, std::memory_order_relaxed) < max_spinners()) {
+    const std::uint64_t until = now_ns() + spin_ns;
+    bool mine = false;
+    for (unsigned i = 1;; ++i) {
+      if (c->cpu[me ^ 1].load(std::memory_order_relaxed) == my_cpu) {
+        sched_yield();  // the partner shares my CPU: let it run
+      } else {
+        cpu_relax();
+      }
+      if (c->turn.load(std::memory_order_acquire) == me) {
+        mine = true;
+        break;
+      }
+      if ((i & 31) == 0 && now_ns() > until) break;
+    }
+    g_spinners.fetch_sub(1, std::memory_order_relaxed);
+    if (mine) return true;
+  } else if (spin_ns > 0) {
+    g_spinners.fetch_sub(1, std::memory_order_relaxed);
   }
   const std::uint32_t bit = 1u << me;
   for (;;) {

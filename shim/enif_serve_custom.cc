@@ -3,6 +3,8 @@
 // Slot layouts: abi/custom_abi.h.
 #include <erl_nif.h>
 
+#include <cstdio>
+
 #include "custom_abi.h"
 #include "enif_serve.h"
 #include "error_terms.h"
@@ -104,6 +106,18 @@ std::uint64_t serve_custom(Worker* w, abi::ApiId id, const std::uint64_t* s, std
     case abi::ApiId::enif_select:
     case abi::ApiId::enif_select_x:
       return select(w, id, s);
+    case abi::ApiId::enif_system_info: {
+      auto* info = decode<ErlNifSysInfo*>(s[abi::sysinfo::kBuf]);
+      auto size = static_cast<std::size_t>(s[abi::sysinfo::kSize]);
+      auto* strings = decode<char*>(s[abi::sysinfo::kStrings]);
+      real_fn<decltype(&enif_system_info)>(id)(info, size);
+      // The strings point into beam.smp: copy them where the worker can read.
+      ErlNifSysInfo full{};
+      real_fn<decltype(&enif_system_info)>(id)(&full, sizeof full);
+      std::snprintf(strings, abi::sysinfo::kStringsSize, "%s%c%s", full.erts_version, '\0',
+                    full.otp_release);
+      return 0;
+    }
     case abi::ApiId::priv_format_term: {
       auto buf = decode<char*>(s[abi::fmt::kBuf]);
       auto size = static_cast<std::size_t>(s[abi::fmt::kSize]);

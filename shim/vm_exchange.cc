@@ -17,7 +17,7 @@ namespace {
 
 // Spin before sleeping: a forwarded call answers in ~100 ns when both sides
 // run; a sleeping worker costs a futex wake either way.
-constexpr std::uint64_t kSpinNs = 50000;
+constexpr std::uint64_t kSpinNs = 20000;
 constexpr int kCheckMs = 1000;  // a safety net: death also abandons the channel at once
 
 bool alive(void* w) { return static_cast<Worker*>(w)->alive(); }

@@ -60,8 +60,19 @@ int window_create(std::size_t size, std::uintptr_t preferred_base, std::size_t a
     *why = "ftruncate";
     return -e;
   }
+  // The preferred base; else other bases in the wide empty middle of the
+  // x86-64 user address space (clear of the kernel's top-down mmap area, so
+  // likely free in the worker too); only then any hole the kernel offers.
+  static const std::uintptr_t kFallbacks[] = {0x200000000000ull, 0x280000000000ull,
+                                              0x300000000000ull, 0x380000000000ull,
+                                              0x100000000000ull};
   std::uintptr_t base = preferred_base;
   int r = preferred_base != 0 ? reserve_at(fd, preferred_base, size) : -EEXIST;
+  for (std::uintptr_t b : kFallbacks) {
+    if (r == 0) break;
+    base = b;
+    r = reserve_at(fd, b, size);
+  }
   if (r != 0) r = reserve_anywhere(fd, size, align, &base);
   if (r != 0) {
     close(fd);

@@ -30,7 +30,7 @@ extern "C" char** environ;
 namespace nifshim {
 namespace {
 
-constexpr std::uint64_t kSpinNs = 50000;
+constexpr std::uint64_t kSpinNs = 20000;
 constexpr std::size_t kArenaAlign = std::size_t{32} << 20;  // mimalloc's arena alignment
 std::atomic<std::uint64_t> g_serial{0};
 

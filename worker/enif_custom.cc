@@ -6,6 +6,8 @@
 
 #include <cstdarg>
 #include <cstring>
+#include <cstddef>
+#include <mutex>
 #include <sys/socket.h>
 
 #include "custom_abi.h"
@@ -172,6 +174,35 @@ extern "C" NIFSHIM_EXPORT int enif_select_x(ErlNifEnv* env, ErlNifEvent e,
                                             const ErlNifPid* pid, ERL_NIF_TERM msg,
                                             ErlNifEnv* msg_env) {
   return select_common(abi::ApiId::enif_select_x, env, e, flags, obj, pid, msg, msg_env);
+}
+
+// The VM's version strings live in beam.smp's private memory: the worker
+// keeps its own copies (made once) and points the caller's struct at them.
+extern "C" NIFSHIM_EXPORT void enif_system_info(ErlNifSysInfo* sip, size_t si_size) {
+  static char strings[abi::sysinfo::kStringsSize];
+  VmRequest rq(abi::ApiId::enif_system_info);
+  std::size_t full = si_size > sizeof(ErlNifSysInfo) ? si_size : sizeof(ErlNifSysInfo);
+  void* buf = rq.scratch(full);
+  void* str = rq.scratch(abi::sysinfo::kStringsSize);
+  if (buf == nullptr || str == nullptr) {
+    log_error("enif_system_info: no room in the channel");
+    return;
+  }
+  std::memcpy(buf, sip, si_size);
+  std::uint64_t* s = rq.msg().slot;
+  s[abi::sysinfo::kBuf] = encode(buf);
+  s[abi::sysinfo::kSize] = si_size;
+  s[abi::sysinfo::kStrings] = encode(str);
+  rq.send();
+  auto* info = static_cast<ErlNifSysInfo*>(buf);
+  static std::once_flag once;
+  std::call_once(once, [&] { std::memcpy(strings, str, sizeof strings); });
+  const std::size_t first_len = std::strlen(strings) + 1;
+  if (si_size >= offsetof(ErlNifSysInfo, erts_version) + sizeof(char*))
+    info->erts_version = strings;
+  if (si_size >= offsetof(ErlNifSysInfo, otp_release) + sizeof(char*))
+    info->otp_release = strings + first_len;
+  std::memcpy(sip, info, si_size);
 }
 
 // Varargs constructors: the array forms do the work.

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <erl_nif.h>
 #include <tuple>
 #include <type_traits>
 
@@ -113,6 +114,68 @@ struct OutBufAt {  // a buffer whose capacity is *parameter N
   }
   template <typename T, typename Tup>
   static void out(VmRequest&, T*, const Tup&) {}
+};
+
+// ErlNifIOVec: ERTS fills a caller-provided one in place, pointing iov and
+// ref_bins at its own small_iov/small_ref_bin. A copy must carry those
+// self-pointers along (relocated into the copy, and back).
+inline void relocate_iovec(ErlNifIOVec* v, const void* from, void* to) {
+  auto move = [&](auto*& p) {
+    auto a = reinterpret_cast<std::uintptr_t>(p), f = reinterpret_cast<std::uintptr_t>(from);
+    if (a >= f && a < f + sizeof(ErlNifIOVec))
+      p = reinterpret_cast<std::remove_reference_t<decltype(p)>>(reinterpret_cast<std::uintptr_t>(to) + (a - f));
+  };
+  move(v->iov);
+  move(v->ref_bins);
+}
+
+inline ErlNifIOVec* carry_iovec(VmRequest& rq, ErlNifIOVec* v) {
+  if (v == nullptr || in_window(v)) return v;
+  auto* s = static_cast<ErlNifIOVec*>(rq.scratch(sizeof(ErlNifIOVec)));
+  if (s == nullptr) {
+    rq.fail("no room for an I/O vector");
+    return nullptr;
+  }
+  std::memcpy(s, v, sizeof *s);
+  relocate_iovec(s, v, s);
+  return s;
+}
+
+struct IoVec {  // ErlNifIOVec*: read (enif_ioq_enqv, enif_free_iovec)
+  template <typename Tup>
+  static std::uint64_t in(VmRequest& rq, ErlNifIOVec* v, const Tup&) { return encode(carry_iovec(rq, v)); }
+  template <typename Tup>
+  static void out(VmRequest&, ErlNifIOVec*, const Tup&) {}
+};
+
+struct IoVecOut {  // ErlNifIOVec**: *pp may be the caller's vector, filled in place
+  struct State { ErlNifIOVec* orig; ErlNifIOVec* copy; ErlNifIOVec** holder; };
+  template <typename Tup>
+  static std::uint64_t in(VmRequest& rq, ErlNifIOVec** pp, const Tup&) {
+    if (pp == nullptr) return 0;
+    auto* st = static_cast<State*>(rq.scratch(sizeof(State)));
+    auto** holder = static_cast<ErlNifIOVec**>(rq.scratch(sizeof(ErlNifIOVec*)));
+    if (st == nullptr || holder == nullptr) {
+      rq.fail("no room for an I/O vector");
+      return 0;
+    }
+    *st = State{*pp, carry_iovec(rq, *pp), holder};
+    *holder = st->copy;
+    rq.set_extra(st);
+    return encode(holder);
+  }
+  template <typename Tup>
+  static void out(VmRequest& rq, ErlNifIOVec** pp, const Tup&) {
+    auto* st = static_cast<State*>(rq.extra());
+    if (pp == nullptr || st == nullptr) return;
+    if (*st->holder == st->copy && st->copy != st->orig) {  // filled in place: copy back
+      std::memcpy(st->orig, st->copy, sizeof(ErlNifIOVec));
+      relocate_iovec(st->orig, st->copy, st->orig);
+      *pp = st->orig;
+    } else {
+      *pp = *st->holder;  // a vector ERTS allocated (in the window)
+    }
+  }
 };
 
 }  // namespace nifshim::worker::kinds

@@ -243,6 +243,20 @@ void say(const char* line) {
   (void)w;
 }
 
+struct StringSink {
+  char* buf;
+  size_t room;  // bytes still writable, excluding the final NUL
+};
+
+int to_string(void* arg, const char* buf, size_t len) {
+  auto* s = static_cast<StringSink*>(arg);
+  size_t n = len < s->room ? len : s->room;
+  std::memcpy(s->buf, buf, n);
+  s->buf += n;
+  s->room -= n;
+  return static_cast<int>(len);
+}
+
 int term(Out& o, ERL_NIF_TERM t, int width, int precision, int fmt) {
   if (precision >= 0) {
     say("nifshim-worker: enif_*printf: %T with a precision is not supported\n");
@@ -250,6 +264,22 @@ int term(Out& o, ERL_NIF_TERM t, int width, int precision, int fmt) {
   }
   char sbuf[256];
   char* text = sbuf;
+  if (o.sink == to_string && width <= 0) {
+    // Into a bounded buffer ERTS's term printer stops early, and what it
+    // counts depends on the room left: let the VM print with exactly that room.
+    auto* dst = static_cast<StringSink*>(o.arg);
+    std::size_t room = dst->room + 1;
+    char* tmp = room <= sizeof sbuf ? sbuf : static_cast<char*>(std::malloc(room));
+    if (!tmp) return -ENOMEM;
+    int n = format_term(tmp, room, t);
+    if (n >= 0) {
+      std::size_t len = std::strlen(tmp);
+      to_string(dst, tmp, len);
+      o.count += n;
+    }
+    if (tmp != sbuf) std::free(tmp);
+    return n < 0 ? n : 0;
+  }
   int n = format_term(sbuf, sizeof sbuf, t);
   if (n < 0) return n;
   if (static_cast<size_t>(n) >= sizeof sbuf) {
@@ -504,19 +534,6 @@ int format(Sink sink, void* arg, const char* fmt_str, va_list* ap) {
 
 // ---- sinks --------------------------------------------------------------
 
-struct StringSink {
-  char* buf;
-  size_t room;  // bytes still writable, excluding the final NUL
-};
-
-int to_string(void* arg, const char* buf, size_t len) {
-  auto* s = static_cast<StringSink*>(arg);
-  size_t n = len < s->room ? len : s->room;
-  std::memcpy(s->buf, buf, n);
-  s->buf += n;
-  s->room -= n;
-  return static_cast<int>(len);
-}
 
 int error_result() { return errno > 0 ? -errno : -EIO; }
 

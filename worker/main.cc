@@ -11,12 +11,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "channel.h"
 #include "control_abi.h"
+#include "crash_report.h"
 #include "hosted_library.h"
 #include "local_alloc.h"
 #include "log.h"
@@ -30,16 +32,40 @@ WorkerState g_worker;
 
 namespace {
 
-constexpr std::uint64_t kIdleSpinNs = 50000;
+constexpr std::uint64_t kIdleSpinNs = 20000;
 
 void* serve_channel(void* arg) {
   auto* c = static_cast<abi::Channel*>(arg);
+  crash_report_thread_init();
   thread_role().active = c;
   for (;;) {
     channel_wait(c, abi::kSideWorker, kIdleSpinNs, 0, nullptr, nullptr);
     serve_vm_message(c);
   }
   return nullptr;
+}
+
+// A serving thread's stack lies in the window (the shared arena): a NIF's
+// stack variables -- out-parameters, a stack ErlNifIOVec, call_data handed to
+// enif_dynamic_resource_call and seen by another library's worker -- are then
+// valid in every process, and need no copying on the way to the VM. Its
+// lowest page is a guard (in this process's view only).
+constexpr std::size_t kStackSize = std::size_t{8} << 20;  // NIFs expect at least a scheduler's
+constexpr std::size_t kPage = 4096;
+
+int start_serving_thread(abi::Channel* c) {
+  void* mem = local_alloc(kStackSize + 2 * kPage);
+  if (mem == nullptr) return ENOMEM;
+  auto lo = (reinterpret_cast<std::uintptr_t>(mem) + kPage - 1) & ~(kPage - 1);
+  mprotect(reinterpret_cast<void*>(lo), kPage, PROT_NONE);  // never freed: threads live as long as the worker
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstack(&attr, reinterpret_cast<void*>(lo + kPage), kStackSize);
+  pthread_t t;
+  int e = pthread_create(&t, &attr, serve_channel, c);
+  pthread_attr_destroy(&attr);
+  return e;
 }
 
 bool reply(abi::Ctl kind, std::uint32_t status, std::uint64_t arg) {
@@ -81,6 +107,7 @@ int main(int argc, char** argv) {
   if (!local_alloc_init(reinterpret_cast<void*>(arg_addr(argv[4])), arg_addr(argv[5])))
     die("cannot set up the shared arena");
   g_worker.fdpass_fd = abi::kWorkerFdPassFd;
+  crash_report_install(nullptr, 0);
 
   for (;;) {
     abi::CtlMsg m;
@@ -103,13 +130,7 @@ int main(int argc, char** argv) {
         break;
       case abi::Ctl::kOpenChannel: {
         if (!in_window(reinterpret_cast<void*>(m.arg))) die("channel outside the window");
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 8u << 20);  // NIFs expect a scheduler-sized stack or more
-        int e = pthread_create(&t, &attr, serve_channel, reinterpret_cast<void*>(m.arg));
-        pthread_attr_destroy(&attr);
+        int e = start_serving_thread(reinterpret_cast<abi::Channel*>(m.arg));
         reply(abi::Ctl::kChannelOpen, static_cast<std::uint32_t>(e), m.arg);
         break;
       }

@@ -18,7 +18,7 @@ namespace {
 // while this thread waits on the same channel.
 std::recursive_mutex g_service_mu;
 
-constexpr std::uint64_t kSpinNs = 50000;
+constexpr std::uint64_t kSpinNs = 20000;
 
 }  // namespace
 

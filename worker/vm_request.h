@@ -33,6 +33,10 @@ class VmRequest {
   void* original_of(void* copy) const;
   void finish_copies();
 
+  // One kind-specific state pointer per request (see kinds::IoVecOut).
+  void set_extra(void* p) { extra_ = p; }
+  void* extra() const { return extra_; }
+
   // A precondition failed: the request is not sent; `why` is logged.
   void fail(const char* why) { failed_ = why; }
   const char* failed() const { return failed_; }
@@ -54,6 +58,7 @@ class VmRequest {
   void* spills_[kMaxSpills];
   int nspills_ = 0;
   const char* failed_ = nullptr;
+  void* extra_ = nullptr;
 };
 
 // Serves one message the VM sent on `c` (kCall, kCallback, kLoad) and posts

@@ -1,6 +1,7 @@
 %% Erlang side of the api_binmap test NIF (tests/nifs/api_binmap_nif.c); cases in api_cases.erl.
 -module(api_binmap).
--export([bins/1, release_loop/2, inspect/1, iolist/1, t2b/1, b2t/2, map_ops/3, map_arrays/2, map_iter/1, ioq/2]).
+-export([bins/1, release_loop/2, inspect/1, iolist/1, t2b/1, b2t/2, map_ops/3,
+         map_arrays/2, map_iter/1, ioq/2]).
 -on_load(init/0).
 
 init() ->

@@ -177,6 +177,15 @@ terms_cases() ->
          length(lists:usort([Mine | Refs])), Got, api_terms:refs(0),
          t(fun() -> api_terms:refs(17) end)}
      end},
+     {terms_env_leak, fun() ->
+        %% 100 round trips of a 20000-element list through two freed envs
+        L = lists:seq(1, 20000),
+        erlang:garbage_collect(),
+        Before = erlang:memory(total),
+        Ok = lists:all(fun(_) -> api_terms:copy(L) =:= {true, L} end, lists:seq(1, 100)),
+        erlang:garbage_collect(),
+        {Ok, erlang:memory(total) - Before < 16 bsl 20}
+     end},
      {terms_badarg, fun() -> t(fun() -> api_terms:badarg() end) end},
      {terms_raise, fun() ->
         [t(fun() -> api_terms:raise(R) end)

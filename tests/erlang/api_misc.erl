@@ -1,6 +1,8 @@
 %% Erlang side of the api_misc test NIF (tests/nifs/api_misc_nif.c); cases in api_cases.erl.
 -module(api_misc).
--export([mem/1, mem_loop/2, time_info/0, hash/2, sysinfo/0, getenv/2, dl/3, fmt/3, sched/2, chain/1, consume/1, consume_count/0, work/2, dirty_cpu/1, dirty_io/1, uniq/0, self_info/1, whereis/2, port/2, send/2, dyn_call/4]).
+-export([mem/1, mem_loop/2, time_info/0, hash/2, sysinfo/0, getenv/2, dl/3, fmt/3,
+         sched/2, chain/1, consume/1, consume_count/0, work/2, dirty_cpu/1, dirty_io/1,
+         uniq/0, self_info/1, whereis/2, port/2, send/2, dyn_call/4]).
 -on_load(init/0).
 
 init() ->

@@ -1,6 +1,7 @@
 %% Erlang side of the api_terms test NIF (tests/nifs/api_terms_nif.c); cases in api_cases.erl.
 -module(api_terms).
--export([ints/1, refs/1, make_nums/0, make_double/1, atoms/2, atom_info/1, strings/1, lists/1, tuples/1, classify/1, compare/2, copy/1, badarg/0, raise/1, pending/2]).
+-export([ints/1, refs/1, make_nums/0, make_double/1, atoms/2, atom_info/1, strings/1,
+         lists/1, tuples/1, classify/1, compare/2, copy/1, badarg/0, raise/1, pending/2]).
 -on_load(init/0).
 
 init() ->

@@ -1,6 +1,7 @@
 %% Erlang side of the api_threads test NIF (tests/nifs/api_threads_nif.c); cases in api_cases.erl.
 -module(api_threads).
--export([thread_type/0, thread_type_dirty_cpu/0, thread_type_dirty_io/0, basic/1, mutex/2, condvar/2, rwlock/2, tsd/1, send_from_thread/4]).
+-export([thread_type/0, thread_type_dirty_cpu/0, thread_type_dirty_io/0, basic/1,
+         mutex/2, condvar/2, rwlock/2, tsd/1, send_from_thread/4]).
 -on_load(init/0).
 
 init() ->

@@ -21,10 +21,11 @@ fi
 shim_erl() { local out=$1 err=$2; shift 2
   LD_PRELOAD="${NIFSHIM_SANITIZER_PRELOAD:-}" \
     "$NIFSHIM_LAUNCHER" run -- erl -noshell -pa "$ebin" "$@" >"$out" 2>"$err"; }
+# Native runs load the same (possibly instrumented) test NIFs: same runtimes.
 plain_erl() { local out=$1 err=$2; shift 2
-  erl -noshell -pa "$ebin" "$@" >"$out" 2>"$err"; }
+  LD_PRELOAD="${NIFSHIM_SANITIZER_PRELOAD:-}" erl -noshell -pa "$ebin" "$@" >"$out" 2>"$err"; }
 
-show() { for f in "$@"; do echo "--- $(basename "$f")"; cat "$f"; done; }
+show() { for f in "$@"; do case "$f" in *.bin) continue ;; esac; echo "--- $(basename "$f")"; cat "$f"; done; }
 pass() { echo "PASS $case_name: $*"; exit 0; }
 fail() { echo "FAIL $case_name: $*"; show "$tmp"/*; exit 1; }
 # The shim prints only errors by default: a clean run has none.
@@ -86,6 +87,45 @@ case "$case_name" in
   disabled)
     NIFSHIM_DISABLE=1 shim_erl "$tmp/out" "$tmp/err" -eval 'window_tests:no_window().' || fail "exit $?"
     clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  api_native_vs_isolated)
+    # The enif API corpus (tests/nifs/api_*_nif.c): every case natively, then
+    # isolated, then compared term by term.
+    plain_erl "$tmp/native.out" "$tmp/native.err" -eval "api_cases:run(\"$tmp/native.bin\")." \
+      || fail "native run exited $?"
+    shim_erl "$tmp/iso.out" "$tmp/iso.err" -eval "api_cases:run(\"$tmp/iso.bin\")." \
+      || fail "isolated run exited $?"
+    clean_stderr "$tmp/iso.err"
+    plain_erl "$tmp/cmp.out" "$tmp/cmp.err" -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." \
+      || fail "results differ"
+    pass "$(tail -n 1 "$tmp/cmp.out")" ;;
+
+  api_load_errors)
+    # Libraries that are not NIFs, lack nif_init, claim NIF 2.99, fail load...:
+    # the same {error, {Reason, Text}} natively and isolated.
+    plain_erl "$tmp/native.out" "$tmp/native.err" -eval "api_load_errors:run(\"$tmp/native.bin\")." \
+      || fail "native run exited $?"
+    shim_erl "$tmp/iso.out" "$tmp/iso.err" -eval "api_load_errors:run(\"$tmp/iso.bin\")." \
+      || fail "isolated run exited $?"
+    plain_erl "$tmp/cmp.out" "$tmp/cmp.err" -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." \
+      || fail "results differ"
+    pass "$(tail -n 1 "$tmp/cmp.out")" ;;
+
+  only_in_worker)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:only_in_worker().' || fail "exit $?"
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  worker_cannot_start)
+    NIFSHIM_WORKER=/nonexistent/nifshim-worker shim_erl "$tmp/out" "$tmp/err" \
+      -eval 'isolation_tests:worker_cannot_start().' || fail "exit $?"
+    grep -q 'cannot isolate .*api_terms_nif.so: nifshim: worker program' "$tmp/err" || fail "no log line"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  killed_worker)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:killed_worker().' || fail "exit $?"
+    grep -q 'worker for api_terms_nif (pid [0-9]*) died' "$tmp/err" || fail "no log line for the death"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   *) echo "unknown case $case_name"; exit 2 ;;

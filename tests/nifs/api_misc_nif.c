@@ -2,7 +2,9 @@
  * dlopen/dlsym, formatted printing (%T), rescheduling (schedule_nif,
  * consume_timeslice, dirty CPU and IO NIFs), unique integers, pids, ports,
  * messages, and a dynamic resource call into another module (api_resources). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <erl_nif.h>
 #include <stdarg.h>
 #include <stddef.h>

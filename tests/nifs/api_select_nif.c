@@ -2,7 +2,9 @@
  * owned by a resource: read/write readiness messages, custom messages,
  * cancel, stop with the stop callback (which closes the fd and tells the
  * owner), and failures on a bad fd. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <erl_nif.h>
 #include <errno.h>
 #include <fcntl.h>

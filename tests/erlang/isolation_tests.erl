@@ -1,0 +1,101 @@
+%% Erlang-level tests of NIF isolation, run in a VM started with the shim
+%% (tests/erlang/run_case.sh). Each exported case prints what it checked and
+%% halts with 0 (pass) or 1 (fail).
+-module(isolation_tests).
+-export([only_in_worker/0, worker_cannot_start/0, killed_worker/0, compare/2]).
+
+%% The real libraries are mapped in their workers, never in beam.smp.
+only_in_worker() ->
+    run(fun() ->
+        Mods = [api_terms, api_binmap, api_resources, api_threads, api_misc, api_select, crypto],
+        [{module, M} = code:ensure_loaded(M) || M <- Mods],
+        _ = api_terms:make_nums(),
+        crypto:hash(sha256, <<"x">>),
+        Nifs = os:getenv("NIFSHIM_TEST_NIFS"),
+        Libs = [filename:join(Nifs, atom_to_list(M) ++ "_nif.so") || M <- Mods, M =/= crypto]
+               ++ [filename:join(code:priv_dir(crypto), "lib/crypto.so")],
+        Me = os:getpid(),
+        Workers = [{P, C} || {P, C} <- children(Me), lists:prefix("nif:", C)],
+        length(Workers) >= length(Libs) orelse fail("~p workers for ~p libraries: ~p",
+                                                    [length(Workers), length(Libs), Workers]),
+        BeamMaps = maps_of(Me),
+        WorkerMaps = lists:append([maps_of(P) || {P, _} <- Workers]),
+        [begin
+             string:find(BeamMaps, L) =:= nomatch orelse fail("~s is mapped in beam.smp", [L]),
+             string:find(WorkerMaps, L) =/= nomatch orelse fail("~s is in no worker", [L])
+         end || L <- Libs],
+        io:format("only_in_worker: ~p libraries mapped only in their ~p workers (~p)~n",
+                  [length(Libs), length(Workers), [C || {_, C} <- Workers]])
+    end).
+
+%% A worker that cannot start: load_nif fails like a failed dlopen, the VM lives.
+worker_cannot_start() ->
+    run(fun() ->
+        R = (catch code:ensure_loaded(api_terms)),
+        {error, on_load_failure} =:= R orelse fail("loaded anyway: ~p", [R]),
+        Dir = os:getenv("NIFSHIM_TEST_NIFS"),
+        {error, {load_failed, Text}} = erlang:load_nif(filename:join(Dir, "api_terms_nif"), 0),
+        string:find(Text, "worker program /nonexistent/nifshim-worker not found") =/= nomatch
+            orelse fail("unexpected text: ~s", [Text]),
+        io:format("worker_cannot_start: {error, {load_failed, ~p}}~n", [Text])
+    end).
+
+%% A worker killed from outside: callers get an exception, not a hang; the VM lives.
+killed_worker() ->
+    run(fun() ->
+        _ = api_terms:make_nums(),
+        [{Pid, _}] = [W || {_, C} = W <- children(os:getpid()), lists:prefix("nif:api_terms", C)],
+        os:cmd("kill -9 " ++ Pid),
+        timer:sleep(100),
+        Got = try api_terms:make_nums() of V -> {returned, V} catch error:E -> E end,
+        case Got of
+            {nifshim, Kind, #{library := _, function := make_nums}} when Kind =:= worker_crashed;
+                                                                   Kind =:= worker_unavailable ->
+                ok;
+            _ -> fail("after kill -9: ~p", [Got])
+        end,
+        42 = length(lists:seq(1, 42)),  % the VM goes on
+        io:format("killed_worker: ~p~n", [Got])
+    end).
+
+%% Compares the term files of a native and an isolated run, case by case.
+compare(NativeFile, IsolatedFile) ->
+    run(fun() ->
+        {ok, A} = file:read_file(NativeFile),
+        {ok, B} = file:read_file(IsolatedFile),
+        Native = binary_to_term(A),
+        Isolated = binary_to_term(B),
+        Diffs = [{K, V, proplists:get_value(K, Isolated, missing)}
+                 || {K, V} <- Native, proplists:get_value(K, Isolated, missing) =/= V],
+        [io:format("DIFFERS ~p:~n  native   ~P~n  isolated ~P~n", [K, N, 40, I, 40]) || {K, N, I} <- Diffs],
+        length(Native) =:= length(Isolated) orelse fail("case counts differ", []),
+        Diffs =:= [] orelse fail("~p of ~p cases differ", [length(Diffs), length(Native)]),
+        io:format("compare: all ~p cases identical native and isolated~n", [length(Native)])
+    end).
+
+run(F) ->
+    try F() of
+        _ -> halt(0)
+    catch
+        throw:{test_failed, Text} -> io:format("FAIL: ~s~n", [Text]), halt(1);
+        C:R:S -> io:format("FAIL: ~p:~p~n~p~n", [C, R, S]), halt(1)
+    end.
+
+fail(Fmt, Args) -> throw({test_failed, io_lib:format(Fmt, Args)}).
+
+maps_of(Pid) -> os:cmd("cat /proc/" ++ Pid ++ "/maps 2>/dev/null").
+
+children(Pid) ->
+    {ok, Names} = file:list_dir("/proc"),
+    [{P, Comm} || P <- Names, lists:all(fun(C) -> C >= $0 andalso C =< $9 end, P),
+                  {Parent, Comm} <- [stat(P)], Parent =:= Pid].
+
+stat(P) ->
+    case string:trim(os:cmd("cat /proc/" ++ P ++ "/stat 2>/dev/null")) of
+        "" -> [];
+        S ->
+            [_, AfterComm] = string:split(S, "("),
+            [Comm, Rest] = string:split(AfterComm, ") ", trailing),
+            [_State, Parent | _] = string:split(Rest, " ", all),
+            {Parent, Comm}
+    end.

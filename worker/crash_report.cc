@@ -1,0 +1,78 @@
+// Fatal-signal reporting in the worker; see crash_report.h. The handler only
+// uses async-signal-safe calls (write, backtrace after a warm-up that loads
+// libgcc_s beforehand, snprintf into a stack buffer on a dying process).
+#include "crash_report.h"
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <execinfo.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "crash_abi.h"
+#include "worker_state.h"
+
+namespace nifshim::worker {
+namespace {
+
+abi::CrashRecord* g_record = nullptr;
+constexpr int kSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP};
+constexpr std::size_t kAltStack = 64 * 1024;
+
+void put(const char* s, std::size_t n) {
+  while (n > 0) {
+    ssize_t w = write(STDERR_FILENO, s, n);
+    if (w <= 0) return;
+    s += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+void on_fatal(int sig, siginfo_t* si, void*) {
+  void* frames[abi::kCrashFrames];
+  int n = backtrace(frames, abi::kCrashFrames);
+  char line[256];
+  int len = std::snprintf(line, sizeof line,
+                          "nifshim-worker[%d] (%s): fatal signal %d (SIG%s) at address %p; backtrace:\n",
+                          static_cast<int>(getpid()), g_worker.lib_name, sig,
+                          sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", si ? si->si_addr : nullptr);
+  if (len > 0) put(line, static_cast<std::size_t>(len));
+  backtrace_symbols_fd(frames, n, STDERR_FILENO);
+  if (g_record != nullptr) {
+    g_record->signal = sig;
+    g_record->code = si ? si->si_code : 0;
+    g_record->fault_address = si ? reinterpret_cast<std::uint64_t>(si->si_addr) : 0;
+    g_record->nframes = static_cast<std::uint32_t>(n);
+    for (int i = 0; i < n; ++i) g_record->frames[i] = reinterpret_cast<std::uint64_t>(frames[i]);
+    __atomic_store_n(&g_record->state, abi::kCrashSignal, __ATOMIC_RELEASE);
+  }
+  // Die by the same signal, so the cause stays visible to anyone who looks.
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+}  // namespace
+
+void crash_report_thread_init() {
+  stack_t ss{};
+  ss.ss_sp = mmap(nullptr, kAltStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (ss.ss_sp == MAP_FAILED) return;
+  ss.ss_size = kAltStack;
+  sigaltstack(&ss, nullptr);
+}
+
+void crash_report_install(void* record, std::size_t record_size) {
+  if (record != nullptr && record_size >= sizeof(abi::CrashRecord))
+    g_record = static_cast<abi::CrashRecord*>(record);
+  void* warm[4];
+  backtrace(warm, 4);  // loads the unwinder now, not inside the handler
+  crash_report_thread_init();
+  struct sigaction sa{};
+  sa.sa_sigaction = on_fatal;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  for (int s : kSignals) sigaction(s, &sa, nullptr);
+}
+
+}  // namespace nifshim::worker

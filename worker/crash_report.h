@@ -1,0 +1,18 @@
+// The worker's last words: on a fatal signal (SIGSEGV, SIGBUS, SIGFPE,
+// SIGILL, SIGABRT, SIGSYS, stack overflow included, on an alternate stack)
+// it writes the signal, the fault address and the native backtrace of the
+// crashing thread to stderr -- and into the crash record the VM reads after
+// the death -- then dies by the same signal.
+#pragma once
+
+#include <cstddef>
+
+namespace nifshim::worker {
+
+// `record` (in the window, may be null): where the VM reads the report.
+void crash_report_install(void* record, std::size_t record_size);
+
+// Gives each new thread an alternate signal stack (stack overflows).
+void crash_report_thread_init();
+
+}  // namespace nifshim::worker
