@@ -4,6 +4,7 @@
 // killer) leaves it empty.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace nifshim::abi {
@@ -20,6 +21,10 @@ struct CrashRecord {
   std::uint64_t fault_address;
   std::uint32_t nframes;
   std::uint64_t frames[kCrashFrames];  // return addresses in the worker
+  char text[kCrashFrames][96];         // each frame as "object(symbol+0xoff)"
 };
+
+inline constexpr std::size_t kCrashRecordSize = 8192;
+static_assert(sizeof(CrashRecord) <= kCrashRecordSize, "one crash record fits two pages");
 
 }  // namespace nifshim::abi

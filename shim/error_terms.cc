@@ -16,7 +16,15 @@ ERL_NIF_TERM make_error_term(ErlNifEnv* env, const char* kind, std::initializer_
     switch (x.type) {
       case ErrField::kAtom: v = e.make_atom(env, x.text ? x.text : "undefined"); break;
       case ErrField::kString: v = e.make_string(env, x.text ? x.text : "", ERL_NIF_LATIN1); break;
-      default: v = e.make_int(env, static_cast<int>(x.number)); break;
+      case ErrField::kStrings: {
+        ERL_NIF_TERM items[64];
+        long n = x.number < 64 ? x.number : 64;
+        for (long i = 0; i < n; ++i)
+          items[i] = e.make_string(env, x.text + i * x.stride, ERL_NIF_LATIN1);
+        v = e.make_list_from_array(env, items, static_cast<unsigned>(n));
+        break;
+      }
+      default: v = e.make_long(env, x.number); break;
     }
     e.make_map_put(env, map, e.make_atom(env, x.key), v, &map);
   }
@@ -29,6 +37,7 @@ ERL_NIF_TERM raise_error(ErlNifEnv* env, const char* kind, std::initializer_list
   int n = std::snprintf(line, sizeof line, "error %s:", kind);
   for (const ErrField& x : f) {
     if (n < 0 || static_cast<std::size_t>(n) >= sizeof line) break;
+    if (x.type == ErrField::kStrings) continue;  // the frames are logged on their own lines
     if (x.type == ErrField::kInt)
       n += std::snprintf(line + n, sizeof line - n, " %s=%ld", x.key, x.number);
     else

@@ -10,16 +10,20 @@
 namespace nifshim {
 
 struct ErrField {
-  enum Type { kAtom, kString, kInt };
+  enum Type { kAtom, kString, kInt, kStrings };
   const char* key;
   Type type;
-  const char* text;  // kAtom, kString
-  long number;       // kInt
+  const char* text;  // kAtom, kString; kStrings: `number` strings of `stride` bytes
+  long number;       // kInt; kStrings: how many
+  long stride = 0;
 };
 
 inline ErrField err_atom(const char* k, const char* v) { return {k, ErrField::kAtom, v, 0}; }
 inline ErrField err_string(const char* k, const char* v) { return {k, ErrField::kString, v, 0}; }
 inline ErrField err_int(const char* k, long v) { return {k, ErrField::kInt, nullptr, v}; }
+inline ErrField err_strings(const char* k, const char* first, long n, long stride) {
+  return {k, ErrField::kStrings, first, n, stride};
+}
 
 ERL_NIF_TERM make_error_term(ErlNifEnv* env, const char* kind, std::initializer_list<ErrField> f);
 

@@ -1,6 +1,8 @@
 // The VM side of a channel exchange; see vm_exchange.h.
 #include "vm_exchange.h"
 
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 
 #include "channel.h"
@@ -41,6 +43,22 @@ bool exchange(Worker* w, abi::Channel* c, std::uint64_t* top) {
 
 std::uint64_t align16(std::uint64_t x) { return (x + 15) & ~std::uint64_t{15}; }
 
+// {nifshim, worker_crashed, #{library, function, pid, reason, signal,
+// fault_address, exit_status, backtrace}}: what the worker's crash record says.
+ERL_NIF_TERM raise_crash(ErlNifEnv* env, NifLibrary* lib, Worker* w, const char* fname) {
+  const abi::CrashRecord* rec = w->crash_record();
+  char signame[16] = "none";
+  if (w->signal() > 0)
+    std::snprintf(signame, sizeof signame, "SIG%s", sigabbrev_np(w->signal()) ? sigabbrev_np(w->signal()) : "?");
+  long frames = rec && w->signal() > 0 ? long(rec->nframes) : 0;
+  return raise_error(env, "worker_crashed",
+                     {err_string("library", lib->path), err_atom("function", fname),
+                      err_int("pid", w->pid()), err_string("reason", w->death()),
+                      err_atom("signal", signame), err_int("fault_address", long(w->fault_address())),
+                      err_int("exit_status", w->exit_status()),
+                      err_strings("backtrace", rec ? rec->text[0] : "", frames, sizeof rec->text[0])});
+}
+
 }  // namespace
 
 ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlNifEnv* env,
@@ -67,10 +85,7 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   m.top = base + std::size_t(argc) * sizeof(ERL_NIF_TERM);
   m.thread_type = real().thread_type();
   m.priv = reinterpret_cast<std::uint64_t>(real().priv_data(env));
-  if (!exchange(w, c, top))
-    return raise_error(env, "worker_crashed",
-                       {err_string("library", lib->path), err_atom("function", fname),
-                        err_int("pid", w->pid()), err_string("reason", w->death())});
+  if (!exchange(w, c, top)) return raise_crash(env, lib, w, fname);
   return static_cast<ERL_NIF_TERM>(c->msg.slot[0]);
 }
 

@@ -159,13 +159,17 @@ bool Worker::spawn(const char* path, char* err, std::size_t errlen) {
   posix_spawnattr_setsigdefault(&at, &all);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-  char base[32], size[32], abase[32], asize[32];
+  crash_ = static_cast<abi::CrashRecord*>(
+      m->map(abi::kCrashRecordSize, PROT_READ | PROT_WRITE, 0));
+  if (crash_ == MAP_FAILED) crash_ = nullptr;
+  char base[32], size[32], abase[32], asize[32], crash[32];
   const Window& win = m->window();
   std::snprintf(base, sizeof base, "%#lx", static_cast<unsigned long>(win.base));
   std::snprintf(size, sizeof size, "%zu", win.size);
   std::snprintf(abase, sizeof abase, "%p", arena_);
   std::snprintf(asize, sizeof asize, "%zu", arena_size_);
-  char* argv[] = {const_cast<char*>("nifshim-worker"), name_, base, size, abase, asize, nullptr};
+  std::snprintf(crash, sizeof crash, "%p", static_cast<void*>(crash_));
+  char* argv[] = {const_cast<char*>("nifshim-worker"), name_, base, size, abase, asize, crash, nullptr};
   std::vector<char*> env = worker_env();
   int r = posix_spawn(&pid_, exe.c_str(), &fa, &at, argv, env.data());
   posix_spawn_file_actions_destroy(&fa);
@@ -297,18 +301,40 @@ void* Worker::monitor_main(void* self) {
 }
 
 void Worker::on_death(int code, int status) {
-  if (code == CLD_EXITED)
+  // beam.smp ignores SIGCHLD, so the kernel reaps workers itself and waitid
+  // usually learns nothing: the worker's own crash record says how it died.
+  std::uint32_t state = crash_ ? __atomic_load_n(&crash_->state, __ATOMIC_ACQUIRE) : 0;
+  if (state == abi::kCrashSignal) {
+    signal_ = crash_->signal;
+    fault_address_ = crash_->fault_address;
+    int n = std::snprintf(death_, sizeof death_, "signal %d (SIG%s)", signal_,
+                          sigabbrev_np(signal_) ? sigabbrev_np(signal_) : "?");
+    if (fault_address_ != 0 && n > 0)
+      std::snprintf(death_ + n, sizeof death_ - n, " at address %#lx",
+                    static_cast<unsigned long>(fault_address_));
+  } else if (state == abi::kCrashExit) {
+    exit_status_ = crash_->exit_status;
+    std::snprintf(death_, sizeof death_, "exit status %d", exit_status_);
+  } else if (code == CLD_EXITED) {
+    exit_status_ = status;
     std::snprintf(death_, sizeof death_, "exit status %d", status);
-  else if (code == CLD_KILLED || code == CLD_DUMPED)
+  } else if (code == CLD_KILLED || code == CLD_DUMPED) {
+    signal_ = status;
     std::snprintf(death_, sizeof death_, "signal %d (SIG%s)", status, sigabbrev_np(status) ? sigabbrev_np(status) : "?");
-  else
-    std::snprintf(death_, sizeof death_, "gone");
+  } else {
+    std::snprintf(death_, sizeof death_, "killed from outside (SIGKILL or the OOM killer)");
+  }
   dead_.store(true, std::memory_order_seq_cst);
   {
     std::lock_guard<std::mutex> g(mu_);
     for (abi::Channel* c : channels_) channel_abandon(c);
   }
-  if (!closing_) log_error("worker for %s (pid %d) died: %s", name_, pid_, death_);
+  if (!closing_) {
+    log_error("worker for %s (pid %d) died: %s", name_, pid_, death_);
+    if (state == abi::kCrashSignal)
+      for (std::uint32_t i = 0; i < crash_->nframes && i < abi::kCrashFrames; ++i)
+        log_error("  #%u %s", i, crash_->text[i]);
+  }
 }
 
 void* Worker::service_main(void* self) {

@@ -15,6 +15,7 @@
 
 #include "channel_abi.h"
 #include "control_abi.h"
+#include "crash_abi.h"
 
 namespace nifshim {
 
@@ -37,6 +38,12 @@ class Worker {
   bool alive() const { return !dead_.load(std::memory_order_acquire); }
   // How it died: "signal 11 (SIGSEGV)", "exit status 3", ...
   const char* death() const { return death_; }
+  // After death: the fatal signal (0 if none), its fault address, the exit
+  // status (-1 if none), and the crashing thread's frames (see crash_abi.h).
+  int signal() const { return signal_; }
+  std::uint64_t fault_address() const { return fault_address_; }
+  int exit_status() const { return exit_status_; }
+  const abi::CrashRecord* crash_record() const { return crash_; }
 
   // Asks it to load the library into buf (in the window); false if it died.
   bool load(abi::LoadBuffer* buf, std::size_t size);
@@ -73,7 +80,11 @@ class Worker {
   abi::Channel* service_ = nullptr;
   std::atomic<bool> dead_{false};
   std::atomic<bool> closing_{false};
-  char death_[96] = "running";
+  char death_[128] = "running";
+  abi::CrashRecord* crash_ = nullptr;  // in the window; the worker writes it
+  int signal_ = 0;
+  std::uint64_t fault_address_ = 0;
+  int exit_status_ = -1;
 
   std::mutex mu_;                        // channels_, control socket, fd maps
   std::vector<abi::Channel*> channels_;  // every channel, for wake-ups on death

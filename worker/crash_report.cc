@@ -6,8 +6,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <dlfcn.h>
 #include <execinfo.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "crash_abi.h"
@@ -40,9 +42,23 @@ void on_fatal(int sig, siginfo_t* si, void*) {
   if (len > 0) put(line, static_cast<std::size_t>(len));
   backtrace_symbols_fd(frames, n, STDERR_FILENO);
   if (g_record != nullptr) {
+    for (int i = 0; i < n; ++i) {  // dladdr takes no malloc; the process is dying anyway
+      Dl_info di{};
+      const char* obj = "?";
+      const char* sym = nullptr;
+      std::uintptr_t off = reinterpret_cast<std::uintptr_t>(frames[i]);
+      if (dladdr(frames[i], &di) != 0) {
+        if (di.dli_fname) obj = std::strrchr(di.dli_fname, '/') ? std::strrchr(di.dli_fname, '/') + 1 : di.dli_fname;
+        sym = di.dli_sname;
+        off -= reinterpret_cast<std::uintptr_t>(sym ? di.dli_saddr : di.dli_fbase);
+      }
+      std::snprintf(g_record->text[i], sizeof g_record->text[i], "%s(%s+%#lx)", obj, sym ? sym : "",
+                    static_cast<unsigned long>(off));
+    }
     g_record->signal = sig;
     g_record->code = si ? si->si_code : 0;
-    g_record->fault_address = si ? reinterpret_cast<std::uint64_t>(si->si_addr) : 0;
+    // Only a fault has an address; a raised signal (abort) carries the sender.
+    g_record->fault_address = si && si->si_code > 0 ? reinterpret_cast<std::uint64_t>(si->si_addr) : 0;
     g_record->nframes = static_cast<std::uint32_t>(n);
     for (int i = 0; i < n; ++i) g_record->frames[i] = reinterpret_cast<std::uint64_t>(frames[i]);
     __atomic_store_n(&g_record->state, abi::kCrashSignal, __ATOMIC_RELEASE);
@@ -75,4 +91,33 @@ void crash_report_install(void* record, std::size_t record_size) {
   for (int s : kSignals) sigaction(s, &sa, nullptr);
 }
 
+void crash_report_exit(int status) {
+  if (g_record == nullptr || __atomic_load_n(&g_record->state, __ATOMIC_ACQUIRE) != abi::kCrashNone)
+    return;
+  g_record->exit_status = status;
+  __atomic_store_n(&g_record->state, abi::kCrashExit, __ATOMIC_RELEASE);
+}
+
 }  // namespace nifshim::worker
+
+// exit(), _exit() and _Exit() called by a NIF end the worker, not the VM: each
+// is interposed (the worker executable comes first in the global scope) only
+// to record the status for the VM's error term, then does what it always does.
+extern "C" __attribute__((visibility("default"), noreturn)) void exit(int status) {
+  nifshim::worker::crash_report_exit(status);
+  using Fn = void (*)(int);
+  reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "exit"))(status);
+  __builtin_unreachable();
+}
+
+extern "C" __attribute__((visibility("default"), noreturn)) void _exit(int status) {
+  nifshim::worker::crash_report_exit(status);
+  syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}
+
+extern "C" __attribute__((visibility("default"), noreturn)) void _Exit(int status) {
+  nifshim::worker::crash_report_exit(status);
+  syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}

@@ -12,6 +12,9 @@ namespace nifshim::worker {
 // `record` (in the window, may be null): where the VM reads the report.
 void crash_report_install(void* record, std::size_t record_size);
 
+// Records a voluntary exit (exit/_exit/_Exit) unless a crash was recorded.
+void crash_report_exit(int status);
+
 // Gives each new thread an alternate signal stack (stack overflows).
 void crash_report_thread_init();
 

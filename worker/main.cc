@@ -2,7 +2,7 @@
 // (shim/worker_process.cc) with
 //   fd 3  the window memfd        fd 4  the control socket (abi/control_abi.h)
 //   fd 5  the fd-passing socket   argv: nifshim-worker LIB WINDOW_BASE WINDOW_SIZE
-//                                       ARENA_BASE ARENA_SIZE
+//                                       ARENA_BASE ARENA_SIZE CRASH_RECORD
 // It maps the window at the VM's address before anything else, then serves:
 // one thread per VM thread that calls the library, each on its own channel.
 #include <cerrno>
@@ -14,10 +14,12 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "channel.h"
 #include "control_abi.h"
+#include "crash_abi.h"
 #include "crash_report.h"
 #include "hosted_library.h"
 #include "local_alloc.h"
@@ -87,7 +89,7 @@ int main(int argc, char** argv) {
   using namespace nifshim;
   using namespace nifshim::worker;
   log_init_from_env();
-  if (argc != 6) {
+  if (argc != 7) {
     std::fprintf(stderr, "nifshim-worker is started by libnifshim.so, not by hand\n");
     return 64;
   }
@@ -107,12 +109,13 @@ int main(int argc, char** argv) {
   if (!local_alloc_init(reinterpret_cast<void*>(arg_addr(argv[4])), arg_addr(argv[5])))
     die("cannot set up the shared arena");
   g_worker.fdpass_fd = abi::kWorkerFdPassFd;
-  crash_report_install(nullptr, 0);
+  auto* record = reinterpret_cast<void*>(arg_addr(argv[6]));
+  crash_report_install(in_window(record) ? record : nullptr, abi::kCrashRecordSize);
 
   for (;;) {
     abi::CtlMsg m;
     ssize_t n = recv(abi::kWorkerControlFd, &m, sizeof m, 0);
-    if (n == 0) _exit(0);  // the VM closed the library
+    if (n == 0) syscall(SYS_exit_group, 0);  // the VM closed the library (not a NIF's exit)
     if (n < 0 && errno == EINTR) continue;
     if (n != sizeof m) die("bad control message");
     switch (m.kind) {

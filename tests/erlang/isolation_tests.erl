@@ -2,7 +2,7 @@
 %% (tests/erlang/run_case.sh). Each exported case prints what it checked and
 %% halts with 0 (pass) or 1 (fail).
 -module(isolation_tests).
--export([only_in_worker/0, worker_cannot_start/0, killed_worker/0, compare/2]).
+-export([only_in_worker/0, worker_cannot_start/0, killed_worker/0, compare/2, crash/1]).
 
 %% The real libraries are mapped in their workers, never in beam.smp.
 only_in_worker() ->
@@ -56,6 +56,39 @@ killed_worker() ->
         end,
         42 = length(lists:seq(1, 42)),  % the VM goes on
         io:format("killed_worker: ~p~n", [Got])
+    end).
+
+%% A NIF that dies (How: segv, abort, fpe, ill, bus, stack, exit, _exit, on a
+%% normal or a dirty scheduler): the caller gets worker_crashed with how it
+%% died; the VM lives on; the library's next caller gets worker_unavailable.
+crash(How) ->
+    run(fun() ->
+        alive = crash_nif:crash(none),
+        {F, Kind} = case How of
+                        {dirty, K} -> {crash_dirty, K};
+                        K -> {crash, K}
+                    end,
+        Got = try crash_nif:F(Kind) of V -> {returned, V} catch error:E -> E end,
+        {nifshim, worker_crashed, Info} = Got,
+        #{library := Lib, function := F, pid := Pid, reason := Reason,
+          signal := Sig, exit_status := Exit, backtrace := Bt} = Info,
+        true = is_integer(Pid) andalso is_list(Reason) andalso lists:suffix("crash_nif.so", Lib),
+        Want = maps:get(Kind, #{segv => 'SIGSEGV', abort => 'SIGABRT', fpe => 'SIGFPE',
+                                ill => 'SIGILL', bus => 'SIGBUS', stack => 'SIGSEGV',
+                                exit => 3, '_exit' => 4}),
+        case Want of
+            S when is_atom(S) ->
+                S =:= Sig orelse fail("signal ~p, wanted ~p (~s)", [Sig, S, Reason]),
+                Bt =/= [] orelse fail("no backtrace", []),
+                lists:any(fun(L) -> string:find(L, "crash_nif.so") =/= nomatch end, Bt)
+                    orelse Kind =:= stack orelse fail("the backtrace misses the NIF: ~p", [Bt]);
+            N ->
+                {none, N} =:= {Sig, Exit} orelse fail("exit ~p/~p, wanted ~p (~s)", [Sig, Exit, N, Reason])
+        end,
+        After = try crash_nif:crash(none) of V2 -> {returned, V2} catch error:E2 -> E2 end,
+        {nifshim, worker_unavailable, _} = After,
+        7 = length(lists:seq(1, 7)),
+        io:format("crash ~p: ~s; the VM lives~n", [How, Reason])
     end).
 
 %% Compares the term files of a native and an isolated run, case by case.

@@ -128,5 +128,16 @@ case "$case_name" in
     grep -q 'worker for api_terms_nif (pid [0-9]*) died' "$tmp/err" || fail "no log line for the death"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  crashes)
+    # Every way a NIF can die, on normal and dirty schedulers; one VM each.
+    for how in segv abort fpe ill bus stack exit _exit "{dirty,segv}" "{dirty,abort}"; do
+      shim_erl "$tmp/out" "$tmp/err" -eval "isolation_tests:crash($( [ "$how" = _exit ] && echo "'_exit'" || echo "$how"))." \
+        || fail "crash $how: exit $?"
+      grep -q 'worker for crash_nif (pid [0-9]*) died' "$tmp/err" || fail "crash $how: no log line"
+      tail -n 1 "$tmp/out" >>"$tmp/summary"
+    done
+    cat "$tmp/summary"
+    pass "10 crash kinds: each raised worker_crashed with its signal or exit status" ;;
+
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
