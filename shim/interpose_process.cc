@@ -126,3 +126,26 @@ extern "C" NIFSHIM_EXPORT pid_t fork() noexcept {
   errno = e;
   return pid;
 }
+
+// chdir/fchdir (file:set_cwd/1): workers follow the VM's current directory,
+// so a NIF opening a relative path sees what it would see natively.
+namespace {
+void note_cwd_change() {
+  if (g_shim.vm_state != nullptr)
+    g_shim.vm_state->cwd_generation.fetch_add(1, std::memory_order_release);
+}
+}  // namespace
+
+extern "C" NIFSHIM_EXPORT int chdir(const char* path) noexcept {
+  static auto real = reinterpret_cast<int (*)(const char*)>(dlsym(RTLD_NEXT, "chdir"));
+  int r = real(path);
+  if (r == 0) note_cwd_change();
+  return r;
+}
+
+extern "C" NIFSHIM_EXPORT int fchdir(int fd) noexcept {
+  static auto real = reinterpret_cast<int (*)(int)>(dlsym(RTLD_NEXT, "fchdir"));
+  int r = real(fd);
+  if (r == 0) note_cwd_change();
+  return r;
+}

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <link.h>
 #include <new>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "export.h"
@@ -91,6 +92,11 @@ __attribute__((constructor(101))) void shim_init() {
   if (!m->ok()) {
     log_error("the VM runs without the shared window");
     return;
+  }
+  void* page = m->map(4096, PROT_READ | PROT_WRITE, 0);
+  if (page != MAP_FAILED) {
+    g_shim.vm_state = new (page) abi::VmState{};
+    g_shim.vm_state->vm_pid = getpid();
   }
   g_shim.mapper.store(m, std::memory_order_release);
   log_debug("window %#lx..%#lx (%zu bytes) memfd %d; beam.smp code %#lx..%#lx",

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "vm_state_abi.h"
 #include "window_mapper.h"
 
 namespace nifshim {
@@ -20,6 +21,7 @@ struct ShimState {
   std::atomic<WindowMapper*> mapper{nullptr};
   std::uintptr_t beam_code_lo = 0, beam_code_hi = 0;
   bool is_beam = false;
+  abi::VmState* vm_state = nullptr;  // in the window, for the workers
 
   WindowMapper* active_mapper() const { return mapper.load(std::memory_order_acquire); }
   bool from_beam_code(const void* return_address) const {

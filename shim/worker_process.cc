@@ -162,14 +162,15 @@ bool Worker::spawn(const char* path, char* err, std::size_t errlen) {
   crash_ = static_cast<abi::CrashRecord*>(
       m->map(abi::kCrashRecordSize, PROT_READ | PROT_WRITE, 0));
   if (crash_ == MAP_FAILED) crash_ = nullptr;
-  char base[32], size[32], abase[32], asize[32], crash[32];
+  char base[32], size[32], abase[32], asize[32], crash[32], state[32];
   const Window& win = m->window();
   std::snprintf(base, sizeof base, "%#lx", static_cast<unsigned long>(win.base));
   std::snprintf(size, sizeof size, "%zu", win.size);
   std::snprintf(abase, sizeof abase, "%p", arena_);
   std::snprintf(asize, sizeof asize, "%zu", arena_size_);
   std::snprintf(crash, sizeof crash, "%p", static_cast<void*>(crash_));
-  char* argv[] = {const_cast<char*>("nifshim-worker"), name_, base, size, abase, asize, crash, nullptr};
+  std::snprintf(state, sizeof state, "%p", static_cast<void*>(g_shim.vm_state));
+  char* argv[] = {const_cast<char*>("nifshim-worker"), name_, base, size, abase, asize, crash, state, nullptr};
   std::vector<char*> env = worker_env();
   int r = posix_spawn(&pid_, exe.c_str(), &fa, &at, argv, env.data());
   posix_spawn_file_actions_destroy(&fa);

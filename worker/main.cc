@@ -2,7 +2,7 @@
 // (shim/worker_process.cc) with
 //   fd 3  the window memfd        fd 4  the control socket (abi/control_abi.h)
 //   fd 5  the fd-passing socket   argv: nifshim-worker LIB WINDOW_BASE WINDOW_SIZE
-//                                       ARENA_BASE ARENA_SIZE CRASH_RECORD
+//                                       ARENA_BASE ARENA_SIZE CRASH_RECORD VM_STATE
 // It maps the window at the VM's address before anything else, then serves:
 // one thread per VM thread that calls the library, each on its own channel.
 #include <cerrno>
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   using namespace nifshim;
   using namespace nifshim::worker;
   log_init_from_env();
-  if (argc != 7) {
+  if (argc != 8) {
     std::fprintf(stderr, "nifshim-worker is started by libnifshim.so, not by hand\n");
     return 64;
   }
@@ -111,6 +111,9 @@ int main(int argc, char** argv) {
   g_worker.fdpass_fd = abi::kWorkerFdPassFd;
   auto* record = reinterpret_cast<void*>(arg_addr(argv[6]));
   crash_report_install(in_window(record) ? record : nullptr, abi::kCrashRecordSize);
+  auto* vm_state = reinterpret_cast<abi::VmState*>(arg_addr(argv[7]));
+  g_worker.vm_state = in_window(vm_state) ? vm_state : nullptr;
+  follow_vm_cwd();
 
   for (;;) {
     abi::CtlMsg m;

@@ -1,7 +1,12 @@
 // Running what the VM asks of the worker: NIF calls, resource callbacks,
 // load/upgrade/unload. Each runs on the worker thread paired with the VM
 // thread that asked, so the enif requests it makes go back to that thread.
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <unistd.h>
 
 #include "channel.h"
 #include "custom_abi.h"
@@ -110,7 +115,19 @@ void run_load(abi::Message& m, std::uint64_t* out) {
 
 }  // namespace
 
+void follow_vm_cwd() {
+  static std::atomic<std::uint32_t> seen{~0u};
+  if (g_worker.vm_state == nullptr) return;
+  std::uint32_t gen = g_worker.vm_state->cwd_generation.load(std::memory_order_acquire);
+  if (gen == seen.load(std::memory_order_relaxed)) return;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/cwd", g_worker.vm_state->vm_pid);
+  if (chdir(path) != 0) log_error("worker: cannot follow the VM's directory: %s", std::strerror(errno));
+  seen.store(gen, std::memory_order_relaxed);
+}
+
 void serve_vm_message(abi::Channel* c) {
+  follow_vm_cwd();
   RoleScope scope;
   ThreadRole& r = thread_role();
   abi::Message& m = c->msg;

@@ -6,6 +6,7 @@
 #include <erl_nif.h>
 
 #include "channel_abi.h"
+#include "vm_state_abi.h"
 #include "window.h"
 
 namespace nifshim::worker {
@@ -17,7 +18,12 @@ struct WorkerState {
   ErlNifEntry* entry = nullptr;            // what its nif_init returned (not owned)
   abi::Channel* service = nullptr;         // requests from threads without a channel
   int fdpass_fd = -1;                      // SCM_RIGHTS to the VM (enif_select)
+  abi::VmState* vm_state = nullptr;        // the VM's cwd generation (in the window)
 };
+
+// Moves to the VM's current directory if it changed since last time (one
+// load when it did not). Called before each call the worker runs.
+void follow_vm_cwd();
 
 extern WorkerState g_worker;
 

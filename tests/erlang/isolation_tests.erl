@@ -2,7 +2,21 @@
 %% (tests/erlang/run_case.sh). Each exported case prints what it checked and
 %% halts with 0 (pass) or 1 (fail).
 -module(isolation_tests).
--export([only_in_worker/0, worker_cannot_start/0, killed_worker/0, compare/2, crash/1]).
+-export([follows_cwd/0, only_in_worker/0, worker_cannot_start/0, killed_worker/0, compare/2, crash/1]).
+
+%% file:set_cwd/1 in the VM moves the worker too: relative paths resolve alike.
+follows_cwd() ->
+    run(fun() ->
+        {ok, Start} = file:get_cwd(),
+        Start = window_probe:cwd(),
+        Dirs = ["/tmp", "/", Start],
+        [begin
+             ok = file:set_cwd(D),
+             {ok, Now} = file:get_cwd(),
+             Now =:= window_probe:cwd() orelse fail("VM in ~s, NIF in ~s", [Now, window_probe:cwd()])
+         end || D <- Dirs],
+        io:format("follows_cwd: the NIF followed ~p directory changes~n", [length(Dirs)])
+    end).
 
 %% The real libraries are mapped in their workers, never in beam.smp.
 only_in_worker() ->

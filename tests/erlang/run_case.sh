@@ -112,6 +112,11 @@ case "$case_name" in
       || fail "results differ"
     pass "$(tail -n 1 "$tmp/cmp.out")" ;;
 
+  follows_cwd)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:follows_cwd().' || fail "exit $?"
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
   only_in_worker)
     shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:only_in_worker().' || fail "exit $?"
     clean_stderr "$tmp/err"

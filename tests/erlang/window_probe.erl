@@ -1,7 +1,7 @@
 %% Erlang side of the window_probe test NIF (tests/nifs/window_probe_nif.c).
 -module(window_probe).
 -export([addr/1, tuple_words/1, resource/0, alloc_binary/1, make_new_binary/1,
-         alloc/1, alloc_env_terms/0, iolist_as_binary/1]).
+         alloc/1, alloc_env_terms/0, iolist_as_binary/1, cwd/0]).
 -on_load(init/0).
 
 init() ->
@@ -16,3 +16,4 @@ make_new_binary(_) -> erlang:nif_error(not_loaded).
 alloc(_) -> erlang:nif_error(not_loaded).
 alloc_env_terms() -> erlang:nif_error(not_loaded).
 iolist_as_binary(_) -> erlang:nif_error(not_loaded).
+cwd() -> erlang:nif_error(not_loaded).

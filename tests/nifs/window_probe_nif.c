@@ -4,6 +4,7 @@
 #include <erl_nif.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 static ErlNifResourceType* probe_res;
 
@@ -115,6 +116,14 @@ static ERL_NIF_TERM iolist_as_binary(ErlNifEnv* env, int argc, const ERL_NIF_TER
     return addr_term(env, bin.data);
 }
 
+/* The directory relative paths resolve against, as the NIF sees it. */
+static ERL_NIF_TERM cwd(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+    char buf[4096];
+    (void)argc; (void)argv;
+    if (getcwd(buf, sizeof buf) == NULL) return enif_make_badarg(env);
+    return enif_make_string(env, buf, ERL_NIF_LATIN1);
+}
+
 static int load(ErlNifEnv* env, void** priv, ERL_NIF_TERM info) {
     (void)priv; (void)info;
     probe_res = enif_open_resource_type(env, NULL, "probe", NULL, ERL_NIF_RT_CREATE, NULL);
@@ -130,6 +139,7 @@ static ErlNifFunc funcs[] = {
     {"alloc", 1, alloc, 0},
     {"alloc_env_terms", 0, alloc_env_terms, 0},
     {"iolist_as_binary", 1, iolist_as_binary, 0},
+    {"cwd", 0, cwd, 0},
 };
 
 ERL_NIF_INIT(window_probe, funcs, load, NULL, NULL, NULL)
