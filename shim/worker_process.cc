@@ -20,6 +20,7 @@
 
 #include "channel.h"
 #include "enif_serve.h"
+#include "fd_passing.h"
 #include "log.h"
 #include "real_enif.h"
 #include "shim_state.h"
@@ -255,19 +256,8 @@ int Worker::vm_fd_for(int worker_fd, bool sent) {
   }
   // The worker sent it before the request: it is waiting in the socket.
   for (;;) {
-    int payload = -1;
-    char ctrl[CMSG_SPACE(sizeof(int))];
-    iovec iov{&payload, sizeof payload};
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctrl;
-    mh.msg_controllen = sizeof ctrl;
-    if (recvmsg(fdpass_fd_, &mh, MSG_CMSG_CLOEXEC) != sizeof payload) return -1;
-    cmsghdr* cm = CMSG_FIRSTHDR(&mh);
-    if (cm == nullptr || cm->cmsg_type != SCM_RIGHTS) return -1;
-    int vm_fd;
-    std::memcpy(&vm_fd, CMSG_DATA(cm), sizeof vm_fd);
+    int payload = -1, vm_fd = -1;
+    if (!fd_receive(fdpass_fd_, &vm_fd, &payload)) return -1;
     vm_fd_of_[payload] = vm_fd;
     worker_fd_of_[vm_fd] = payload;
     if (payload == worker_fd) return vm_fd;

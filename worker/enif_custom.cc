@@ -8,11 +8,11 @@
 #include <cstring>
 #include <cstddef>
 #include <mutex>
-#include <sys/socket.h>
 
 #include "custom_abi.h"
 #include "enif_kinds.h"
 #include "export.h"
+#include "fd_passing.h"
 #include "hosted_library.h"
 #include "log.h"
 #include "raise.h"
@@ -57,20 +57,7 @@ int select_common(abi::ApiId id, ErlNifEnv* env, ErlNifEvent fd, enum ErlNifSele
   // The VM polls its own copy of the descriptor: send it once (SCM_RIGHTS).
   bool sent = false;
   if (fd >= 0 && !selected_fd_known(fd)) {
-    int payload = fd;
-    char ctrl[CMSG_SPACE(sizeof(int))] = {};
-    iovec iov{&payload, sizeof payload};
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctrl;
-    mh.msg_controllen = sizeof ctrl;
-    cmsghdr* cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-    if (sendmsg(g_worker.fdpass_fd, &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof payload)) {
+    if (!fd_send(g_worker.fdpass_fd, fd, fd)) {
       log_error("enif_select: cannot pass fd %d to the VM: %s", fd, std::strerror(errno));
       return ERL_NIF_SELECT_FAILED;
     }
@@ -206,27 +193,31 @@ extern "C" NIFSHIM_EXPORT void enif_system_info(ErlNifSysInfo* sip, size_t si_si
 }
 
 // Varargs constructors: the array forms do the work.
-extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_tuple(ErlNifEnv* env, unsigned cnt, ...) {
+namespace {
+template <ERL_NIF_TERM (*FromArray)(ErlNifEnv*, const ERL_NIF_TERM[], unsigned)>
+ERL_NIF_TERM from_varargs(ErlNifEnv* env, unsigned cnt, va_list ap) {
   ERL_NIF_TERM small[16];
-  ERL_NIF_TERM* arr = cnt <= 16 ? small : static_cast<ERL_NIF_TERM*>(enif_alloc(cnt * sizeof(ERL_NIF_TERM)));
+  auto* arr = cnt <= 16 ? small : static_cast<ERL_NIF_TERM*>(enif_alloc(cnt * sizeof(ERL_NIF_TERM)));
+  for (unsigned i = 0; i < cnt; ++i) arr[i] = va_arg(ap, ERL_NIF_TERM);
+  ERL_NIF_TERM t = FromArray(env, arr, cnt);
+  if (arr != small) enif_free(arr);
+  return t;
+}
+}  // namespace
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_tuple(ErlNifEnv* env, unsigned cnt, ...) {
   va_list ap;
   va_start(ap, cnt);
-  for (unsigned i = 0; i < cnt; ++i) arr[i] = va_arg(ap, ERL_NIF_TERM);
+  ERL_NIF_TERM t = from_varargs<enif_make_tuple_from_array>(env, cnt, ap);
   va_end(ap);
-  ERL_NIF_TERM t = enif_make_tuple_from_array(env, arr, cnt);
-  if (arr != small) enif_free(arr);
   return t;
 }
 
 extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_list(ErlNifEnv* env, unsigned cnt, ...) {
-  ERL_NIF_TERM small[16];
-  ERL_NIF_TERM* arr = cnt <= 16 ? small : static_cast<ERL_NIF_TERM*>(enif_alloc(cnt * sizeof(ERL_NIF_TERM)));
   va_list ap;
   va_start(ap, cnt);
-  for (unsigned i = 0; i < cnt; ++i) arr[i] = va_arg(ap, ERL_NIF_TERM);
+  ERL_NIF_TERM t = from_varargs<enif_make_list_from_array>(env, cnt, ap);
   va_end(ap);
-  ERL_NIF_TERM t = enif_make_list_from_array(env, arr, cnt);
-  if (arr != small) enif_free(arr);
   return t;
 }
 

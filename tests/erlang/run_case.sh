@@ -31,6 +31,18 @@ fail() { echo "FAIL $case_name: $*"; show "$tmp"/*; exit 1; }
 # The shim prints only errors by default: a clean run has none.
 clean_stderr() { ! grep -q 'nifshim\[' "$1" || fail "unexpected shim messages on stderr"; }
 
+# MODULE:run(File) natively and isolated, then the results compared case by case.
+compare_native_isolated() { local mod=$1
+  plain_erl "$tmp/native.out" "$tmp/native.err" -eval "$mod:run(\"$tmp/native.bin\")." \
+    || fail "native run exited $?"
+  shim_erl "$tmp/iso.out" "$tmp/iso.err" -eval "$mod:run(\"$tmp/iso.bin\")." \
+    || fail "isolated run exited $?"
+  [ "$mod" = api_load_errors ] || clean_stderr "$tmp/iso.err"
+  plain_erl "$tmp/cmp.out" "$tmp/cmp.err" \
+    -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." || fail "results differ"
+  pass "$(tail -n 1 "$tmp/cmp.out")"
+}
+
 case "$case_name" in
   boot_halt)
     shim_erl "$tmp/out" "$tmp/err" -eval 'halt().' || fail "halt() exited $?"
@@ -92,25 +104,12 @@ case "$case_name" in
   api_native_vs_isolated)
     # The enif API corpus (tests/nifs/api_*_nif.c): every case natively, then
     # isolated, then compared term by term.
-    plain_erl "$tmp/native.out" "$tmp/native.err" -eval "api_cases:run(\"$tmp/native.bin\")." \
-      || fail "native run exited $?"
-    shim_erl "$tmp/iso.out" "$tmp/iso.err" -eval "api_cases:run(\"$tmp/iso.bin\")." \
-      || fail "isolated run exited $?"
-    clean_stderr "$tmp/iso.err"
-    plain_erl "$tmp/cmp.out" "$tmp/cmp.err" -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." \
-      || fail "results differ"
-    pass "$(tail -n 1 "$tmp/cmp.out")" ;;
+    compare_native_isolated api_cases ;;
 
   api_load_errors)
     # Libraries that are not NIFs, lack nif_init, claim NIF 2.99, fail load...:
     # the same {error, {Reason, Text}} natively and isolated.
-    plain_erl "$tmp/native.out" "$tmp/native.err" -eval "api_load_errors:run(\"$tmp/native.bin\")." \
-      || fail "native run exited $?"
-    shim_erl "$tmp/iso.out" "$tmp/iso.err" -eval "api_load_errors:run(\"$tmp/iso.bin\")." \
-      || fail "isolated run exited $?"
-    plain_erl "$tmp/cmp.out" "$tmp/cmp.err" -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." \
-      || fail "results differ"
-    pass "$(tail -n 1 "$tmp/cmp.out")" ;;
+    compare_native_isolated api_load_errors ;;
 
   follows_cwd)
     shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:follows_cwd().' || fail "exit $?"
