@@ -29,6 +29,13 @@ enum : int { kBuf, kSize, kStrings };
 inline constexpr int kStringsSize = 256;
 }
 
+// enif_alloc_resource: [0] type, [1] size -> the VM's object (header first)
+// enif_get_resource: [0] env, [1] term, [2] type -> 1/0, slot[1] = VM object
+// enif_sizeof_resource: [0] VM object -> size the NIF asked for
+namespace res {
+enum : int { kA0, kA1, kA2 };
+}
+
 // priv_format_term: reply slot[0] = characters the text needs
 namespace fmt {
 enum : int { kTerm, kBuf, kSize };

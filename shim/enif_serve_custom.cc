@@ -4,6 +4,7 @@
 #include <erl_nif.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "custom_abi.h"
 #include "enif_serve.h"
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "nif_library.h"
 #include "real_enif.h"
+#include "resource_abi.h"
 #include "slot_codec.h"
 #include "worker_process.h"
 
@@ -25,10 +27,29 @@ F real_fn(abi::ApiId id) {
 }
 
 // The worker's callbacks become closures that call back into it.
+// During a restart, load opens its types again: the VM keeps the ones it has
+// (a type can only be created while the module loads) and their closures now
+// call the new worker's functions.
+std::uint64_t rebind_resource_type(NifLibrary* lib, const std::uint64_t* s, std::uint64_t* tried_out) {
+  const char* name = decode<const char*>(s[abi::rt::kName]);
+  *tried_out = s[abi::rt::kFlags];
+  for (ResourceTypeRecord& r : lib->types) {
+    if (std::strcmp(r.name, name) != 0) continue;
+    const int slots[4] = {abi::rt::kDtor, abi::rt::kStop, abi::rt::kDown, abi::rt::kDyncall};
+    for (int k = 0; k < 4; ++k)
+      if (r.callbacks[k] != nullptr) r.callbacks[k]->fn = s[slots[k]];
+    return reinterpret_cast<std::uint64_t>(r.type);
+  }
+  log_error("%s: after a restart, load opened resource type %s it did not open before", lib->path, name);
+  return 0;
+}
+
 std::uint64_t open_resource_type(NifLibrary* lib, abi::ApiId id, const std::uint64_t* s,
                                  std::uint64_t* tried_out) {
+  if (lib->restarting) return rebind_resource_type(lib, s, tried_out);
+  Binding* bindings[4] = {};
   auto cb = [&](abi::CallbackKind k, int slot) -> void* {
-    return s[slot] ? lib->callback_closure(static_cast<int>(k), s[slot]) : nullptr;
+    return s[slot] ? lib->callback_closure(static_cast<int>(k), s[slot], &bindings[int(k)]) : nullptr;
   };
   ErlNifResourceTypeInit init{};
   init.dtor = reinterpret_cast<ErlNifResourceDtor*>(cb(abi::CallbackKind::kDtor, abi::rt::kDtor));
@@ -55,7 +76,36 @@ std::uint64_t open_resource_type(NifLibrary* lib, abi::ApiId id, const std::uint
       break;
   }
   *tried_out = static_cast<std::uint64_t>(tried);
+  if (t != nullptr && name != nullptr) {
+    ResourceTypeRecord r{};
+    std::snprintf(r.name, sizeof r.name, "%s", name);
+    r.type = t;
+    for (int k = 0; k < 4; ++k) r.callbacks[k] = bindings[k];
+    lib->types.push_back(r);
+  }
   return reinterpret_cast<std::uint64_t>(t);
+}
+
+// Resource objects carry the hidden header (abi/resource_abi.h).
+std::uint64_t alloc_resource(NifLibrary* lib, const std::uint64_t* s) {
+  auto type = decode<ErlNifResourceType*>(s[abi::res::kA0]);
+  auto size = static_cast<std::size_t>(s[abi::res::kA1]);
+  void* raw = real_fn<decltype(&enif_alloc_resource)>(abi::ApiId::enif_alloc_resource)(
+      type, size + abi::kResourceHeaderSize);
+  if (raw != nullptr)
+    *static_cast<abi::ResourceHeader*>(raw) = abi::ResourceHeader{
+        abi::kResourceMagic, lib->generation.load(), reinterpret_cast<std::uint64_t>(lib)};
+  return reinterpret_cast<std::uint64_t>(raw);
+}
+
+// A dead worker's object is refused as a wrong type would be.
+std::uint64_t get_resource(const std::uint64_t* s, std::uint64_t* obj_out) {
+  void* raw = nullptr;
+  int ok = real_fn<decltype(&enif_get_resource)>(abi::ApiId::enif_get_resource)(
+      decode<ErlNifEnv*>(s[0]), static_cast<ERL_NIF_TERM>(s[1]), decode<ErlNifResourceType*>(s[2]), &raw);
+  if (ok && resource_owner_if_current(raw) == nullptr) ok = 0;
+  *obj_out = ok ? reinterpret_cast<std::uint64_t>(raw) : 0;
+  return static_cast<std::uint64_t>(ok);
 }
 
 std::uint64_t schedule_nif(NifLibrary* lib, const std::uint64_t* s) {
@@ -103,6 +153,12 @@ std::uint64_t serve_custom(Worker* w, abi::ApiId id, const std::uint64_t* s, std
       return open_resource_type(lib, id, s, extra);
     case abi::ApiId::enif_schedule_nif:
       return schedule_nif(lib, s);
+    case abi::ApiId::enif_alloc_resource:
+      return alloc_resource(lib, s);
+    case abi::ApiId::enif_get_resource:
+      return get_resource(s, extra);
+    case abi::ApiId::enif_sizeof_resource:
+      return real_fn<decltype(&enif_sizeof_resource)>(id)(decode<void*>(s[0])) - abi::kResourceHeaderSize;
     case abi::ApiId::enif_select:
     case abi::ApiId::enif_select_x:
       return select(w, id, s);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "real_dl.h"
 #include "real_enif.h"
+#include "resource_abi.h"
 #include "shim_state.h"
 #include "vm_exchange.h"
 #include "worker_process.h"
@@ -44,8 +45,15 @@ char* keep(NifLibrary* lib, const char* s) {
 
 void on_nif_call(ffi_cif*, void* ret, void** args, void* user) {
   auto* b = static_cast<Binding*>(user);
-  *static_cast<ffi_arg*>(ret) = call_nif(b->lib, b->fn, b->name, *static_cast<ErlNifEnv**>(args[0]),
-                                         *static_cast<int*>(args[1]),
+  auto* env = *static_cast<ErlNifEnv**>(args[0]);
+  // A continuation (enif_schedule_nif) of a worker that has died since: its
+  // function pointer means nothing to the new worker.
+  if (b->fn >= abi::kMaxFuncIndex && b->generation != b->lib->generation.load()) {
+    *static_cast<ffi_arg*>(ret) =
+        raise_error(env, "worker_restarted", {err_string("library", b->lib->path), err_atom("function", b->name)});
+    return;
+  }
+  *static_cast<ffi_arg*>(ret) = call_nif(b->lib, b->fn, b->name, env, *static_cast<int*>(args[1]),
                                          *static_cast<const ERL_NIF_TERM**>(args[2]));
 }
 
@@ -53,7 +61,12 @@ void on_load(ffi_cif*, void* ret, void** args, void* user) {
   auto* lib = static_cast<Binding*>(user)->lib;
   auto* env = *static_cast<ErlNifEnv**>(args[0]);
   auto** priv = *static_cast<void***>(args[1]);
-  std::uint64_t in[3] = {reinterpret_cast<std::uint64_t>(env), 0, *static_cast<ERL_NIF_TERM*>(args[2])};
+  const ERL_NIF_TERM info = *static_cast<ERL_NIF_TERM*>(args[2]);
+  if (lib->info_env == nullptr) {  // kept for restarts: load runs again with it
+    lib->info_env = real().alloc_env();
+    lib->load_info = real().make_copy(lib->info_env, info);
+  }
+  std::uint64_t in[3] = {reinterpret_cast<std::uint64_t>(env), 0, info};
   std::uint64_t out[3] = {};
   int rc = -1;
   if (call_load(lib->worker, abi::LoadKind::kLoad, in, 3, out)) {
@@ -70,7 +83,13 @@ void on_upgrade(ffi_cif*, void* ret, void** args, void* user) {
   auto* env = *static_cast<ErlNifEnv**>(args[0]);
   auto** priv = *static_cast<void***>(args[1]);
   auto** old_priv = *static_cast<void***>(args[2]);
-  std::uint64_t in[3] = {reinterpret_cast<std::uint64_t>(env), reinterpret_cast<std::uint64_t>(*old_priv),
+  ERL_NIF_TERM error;
+  if (!ensure_worker(lib, env, "upgrade", &error)) {
+    *static_cast<ffi_sarg*>(ret) = -1;
+    return;
+  }
+  void* old = lib->priv_overridden ? lib->priv : *old_priv;
+  std::uint64_t in[3] = {reinterpret_cast<std::uint64_t>(env), reinterpret_cast<std::uint64_t>(old),
                          *static_cast<ERL_NIF_TERM*>(args[3])};
   std::uint64_t out[3] = {};
   int rc = -1;
@@ -78,22 +97,31 @@ void on_upgrade(ffi_cif*, void* ret, void** args, void* user) {
     rc = static_cast<int>(out[0]);
     *priv = reinterpret_cast<void*>(out[1]);
     *old_priv = reinterpret_cast<void*>(out[2]);
+    lib->priv = *priv;
   }
   *static_cast<ffi_sarg*>(ret) = rc;
 }
 
 void on_unload(ffi_cif*, void*, void** args, void* user) {
   auto* lib = static_cast<Binding*>(user)->lib;
+  void* priv = lib->priv_overridden ? lib->priv : *static_cast<void**>(args[1]);
   std::uint64_t in[2] = {reinterpret_cast<std::uint64_t>(*static_cast<ErlNifEnv**>(args[0])),
-                         reinterpret_cast<std::uint64_t>(*static_cast<void**>(args[1]))};
+                         reinterpret_cast<std::uint64_t>(priv)};
   std::uint64_t out[3];
+  // A dead worker has nothing to unload: the module goes regardless.
   if (lib->worker->alive()) call_load(lib->worker, abi::LoadKind::kUnload, in, 2, out);
 }
 
 void on_callback(ffi_cif*, void*, void** args, void* user) {
   auto* b = static_cast<Binding*>(user);
   auto* env = *static_cast<ErlNifEnv**>(args[0]);
-  void* obj = *static_cast<void**>(args[1]);
+  void* raw = *static_cast<void**>(args[1]);
+  // A dead worker's object never reaches the new worker's code.
+  if (resource_owner_if_current(raw) == nullptr) {
+    log_debug("%s: callback for a resource of a dead worker skipped", b->lib->name);
+    return;
+  }
+  void* obj = static_cast<char*>(raw) + abi::kResourceHeaderSize;
   Worker* w = b->lib->worker;
   switch (static_cast<abi::CallbackKind>(b->kind)) {
     case abi::CallbackKind::kDtor:
@@ -242,6 +270,42 @@ const char* base_name(const char* path, char* out, std::size_t len) {
 
 }  // namespace
 
+bool start_and_load(NifLibrary* lib, Worker* previous, abi::LoadBuffer** out, char* err,
+                    std::size_t errlen) {
+  *out = nullptr;
+  lib->worker = Worker::start(lib->path, lib->name, previous, err, errlen);
+  if (lib->worker == nullptr) return false;
+  lib->worker->set_owner(lib);
+  void* mem = g_shim.active_mapper()->map(kLoadBufferSize, PROT_READ | PROT_WRITE, 0);
+  if (mem == MAP_FAILED) {
+    std::snprintf(err, errlen, "nifshim: no room in the window for the load buffer");
+    return false;
+  }
+  auto* buf = static_cast<abi::LoadBuffer*>(mem);
+  std::snprintf(buf->path, sizeof buf->path, "%s", lib->path);
+  *out = buf;
+  if (!lib->worker->load(buf, kLoadBufferSize)) {
+    std::snprintf(err, errlen, "nifshim: the worker for %s died while loading it: %s", lib->path,
+                  lib->worker->death());
+    return false;
+  }
+  return true;
+}
+
+void free_load_buffer(abi::LoadBuffer* buf) {
+  if (buf) g_shim.active_mapper()->unmap(buf, kLoadBufferSize);
+}
+
+bool same_library(const NifLibrary* lib, const abi::LoadBuffer* buf) {
+  if (buf->status != abi::LoadStatus::kOk || buf->num_funcs != std::uint32_t(lib->entry.num_of_funcs) ||
+      std::strcmp(buf->name, lib->entry.name) != 0)
+    return false;
+  for (std::uint32_t i = 0; i < buf->num_funcs; ++i)
+    if (std::strcmp(buf->funcs[i].name, lib->funcs[i].name) != 0 || buf->funcs[i].arity != lib->funcs[i].arity)
+      return false;
+  return true;
+}
+
 void* nif_library_open(const char* path, char* err, std::size_t errlen) {
   {
     std::lock_guard<std::mutex> g(g_libs_mu);
@@ -256,23 +320,12 @@ void* nif_library_open(const char* path, char* err, std::size_t errlen) {
   auto* lib = new NifLibrary;
   std::snprintf(lib->path, sizeof lib->path, "%s", path);
   base_name(path, lib->name, sizeof lib->name);
-  lib->worker = Worker::start(path, lib->name, err, errlen);
+  abi::LoadBuffer* buf = nullptr;
+  bool answered = start_and_load(lib, nullptr, &buf, err, errlen);
   if (lib->worker == nullptr) return nullptr;
-  lib->worker->set_owner(lib);
-
-  WindowMapper* m = g_shim.active_mapper();
-  void* mem = m->map(kLoadBufferSize, PROT_READ | PROT_WRITE, 0);
-  if (mem == MAP_FAILED) {
-    std::snprintf(err, errlen, "nifshim: no room in the window for the load buffer");
-    return nullptr;
-  }
-  auto* buf = static_cast<abi::LoadBuffer*>(mem);
-  std::snprintf(buf->path, sizeof buf->path, "%s", path);
-  bool answered = lib->worker->load(buf, kLoadBufferSize);
-  abi::LoadStatus status = buf->status;
+  abi::LoadStatus status = buf ? buf->status : abi::LoadStatus::kDlopenFailed;
   if (!answered) {
-    std::snprintf(err, errlen, "nifshim: the worker for %s died while loading it: %s", path,
-                  lib->worker->death());
+    // err says why
   } else if (status == abi::LoadStatus::kDlopenFailed || status == abi::LoadStatus::kNoInit) {
     std::snprintf(err, errlen, "%s", buf->text);  // the real dlopen/dlsym error, as natively
   } else if (status == abi::LoadStatus::kInitReturnedNull) {
@@ -281,7 +334,7 @@ void* nif_library_open(const char* path, char* err, std::size_t errlen) {
     std::snprintf(err, errlen, "nifshim: cannot create the closures for %s", path);
     answered = false;
   }
-  m->unmap(mem, kLoadBufferSize);
+  free_load_buffer(buf);
   bool ok = answered && (status == abi::LoadStatus::kOk || status == abi::LoadStatus::kInitReturnedNull);
   if (ok && !load_stub(lib, err, errlen)) {
     drop(lib);
@@ -300,14 +353,17 @@ void* NifLibrary::scheduled_closure(std::uint64_t fn, const char* fname) {
   std::lock_guard<std::mutex> g(mu);
   auto it = scheduled.find(fn);
   if (it != scheduled.end()) return it->second;
-  void* code = nif_closure(this, bind(this, fn, keep(this, fname ? fname : "scheduled")));
+  Binding* b = bind(this, fn, keep(this, fname ? fname : "scheduled"));
+  b->generation = generation.load();
+  void* code = nif_closure(this, b);
   if (code) scheduled[fn] = code;
   return code;
 }
 
-void* NifLibrary::callback_closure(int kind, std::uint64_t fn) {
+void* NifLibrary::callback_closure(int kind, std::uint64_t fn, Binding** binding) {
   std::lock_guard<std::mutex> g(mu);
   Binding* b = bind(this, fn, "callback", kind);
+  *binding = b;
   ffi_type* p = &ffi_type_pointer;
   switch (static_cast<abi::CallbackKind>(kind)) {
     case abi::CallbackKind::kDtor: return make_closure(this, &ffi_type_void, {p, p}, on_callback, b);
@@ -316,6 +372,16 @@ void* NifLibrary::callback_closure(int kind, std::uint64_t fn) {
     case abi::CallbackKind::kDown: return make_closure(this, &ffi_type_void, {p, p, p, p}, on_callback, b);
     case abi::CallbackKind::kDyncall: return make_closure(this, &ffi_type_void, {p, p, p}, on_callback, b);
   }
+  return nullptr;
+}
+
+NifLibrary* resource_owner_if_current(void* vm_obj) {
+  auto* h = static_cast<const abi::ResourceHeader*>(vm_obj);
+  if (h == nullptr || h->magic != abi::kResourceMagic) return nullptr;
+  auto* lib = reinterpret_cast<NifLibrary*>(h->library);
+  std::lock_guard<std::mutex> g(g_libs_mu);
+  for (NifLibrary* l : g_libs)
+    if (l == lib) return l->generation.load() == h->generation ? l : nullptr;
   return nullptr;
 }
 

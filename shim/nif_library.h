@@ -5,12 +5,14 @@
 
 #include <erl_nif.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
 
+#include "control_abi.h"
 #include "ffi_closure.h"
 
 namespace nifshim {
@@ -21,9 +23,18 @@ struct NifLibrary;
 // What a closure handed to the VM stands for (the closure's user data).
 struct Binding {
   NifLibrary* lib;
-  std::uint64_t fn;   // function index, or the worker's function address
-  const char* name;   // for error terms
-  int kind;           // abi::CallbackKind for resource callbacks
+  std::uint64_t fn;         // function index, or the worker's function address
+  const char* name;         // for error terms
+  int kind;                 // abi::CallbackKind for resource callbacks
+  std::uint32_t generation = 0;  // scheduled functions: the worker they belong to
+};
+
+// A resource type the library opened: after a restart the new worker's
+// callbacks are bound to the same VM type.
+struct ResourceTypeRecord {
+  char name[256];
+  void* type;              // the VM's ErlNifResourceType*
+  Binding* callbacks[4];   // by abi::CallbackKind, or null
 };
 
 struct NifLibrary {
@@ -39,6 +50,20 @@ struct NifLibrary {
   std::vector<std::unique_ptr<FfiClosure>> closures;
   std::mutex mu;                                       // scheduled
   std::map<std::uint64_t, void*> scheduled;           // worker fn -> closure code
+  // Restarts: the worker generation, what load needs to run again, and the
+  // resource types to rebind.
+  std::atomic<std::uint32_t> generation{0};
+  std::mutex restart_mu;
+  ErlNifEnv* info_env = nullptr;        // owns load_info's copy
+  ERL_NIF_TERM load_info = 0;
+  bool restarting = false;              // open_resource_type: rebind, do not create
+  void* priv = nullptr;                 // the worker's priv_data after a restart
+  bool priv_overridden = false;
+  std::vector<ResourceTypeRecord> types;
+  std::vector<double> restart_times;    // monotonic seconds, for the policy
+  bool gave_up = false;                 // the restart policy ran out
+  std::uint32_t crashes = 0, restarts = 0;
+
   void* stub_handle = nullptr;
   void* stub_init = nullptr;  // the stub copy's nif_init: identifies the library
   int stub_fd = -1;
@@ -46,9 +71,29 @@ struct NifLibrary {
 
   // A closure for enif_schedule_nif's function `fn`, made once per function.
   void* scheduled_closure(std::uint64_t fn, const char* name);
-  // A closure for a resource callback of kind `kind` (abi::CallbackKind).
-  void* callback_closure(int kind, std::uint64_t fn);
+  // A closure for a resource callback of kind `kind` (abi::CallbackKind);
+  // *binding says what it calls (rebound after a restart).
+  void* callback_closure(int kind, std::uint64_t fn, Binding** binding);
 };
+
+// Makes sure the library has a live worker: restarts a dead one (a fresh
+// worker, the library loaded again, load run again with the original
+// load_info) within the restart policy. Returns nullptr, or the error term
+// raised in env's process.
+bool ensure_worker(NifLibrary* lib, ErlNifEnv* env, const char* fname, ERL_NIF_TERM* error);
+
+// Starts a worker for lib (reusing `previous`'s arena and crash record if
+// given) and loads the library in it; fills *buf. false with err set.
+bool start_and_load(NifLibrary* lib, Worker* previous, abi::LoadBuffer** buf, char* err,
+                    std::size_t errlen);
+void free_load_buffer(abi::LoadBuffer* buf);
+
+// Whether a worker loaded the same entry (name, functions, arities) again.
+bool same_library(const NifLibrary* lib, const abi::LoadBuffer* buf);
+
+// The library a VM resource object belongs to, if it came from a live worker
+// of an isolated library (header checked); nullptr for a dead worker's.
+NifLibrary* resource_owner_if_current(void* vm_obj);
 
 // dlopen of an isolated library: the proxy stub's handle, or nullptr with
 // the error text for dlerror() in `err`.

@@ -63,6 +63,8 @@ ERL_NIF_TERM raise_crash(ErlNifEnv* env, NifLibrary* lib, Worker* w, const char*
 
 ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlNifEnv* env,
                       int argc, const ERL_NIF_TERM argv[]) {
+  ERL_NIF_TERM restart_error;
+  if (!ensure_worker(lib, env, fname, &restart_error)) return restart_error;
   Worker* w = lib->worker;
   std::uint64_t* top = nullptr;
   abi::Channel* c = w->alive() ? w->thread_channel(&top) : nullptr;
@@ -84,7 +86,7 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   m.argv = reinterpret_cast<std::uint64_t>(args);
   m.top = base + std::size_t(argc) * sizeof(ERL_NIF_TERM);
   m.thread_type = real().thread_type();
-  m.priv = reinterpret_cast<std::uint64_t>(real().priv_data(env));
+  m.priv = reinterpret_cast<std::uint64_t>(lib->priv_overridden ? lib->priv : real().priv_data(env));
   if (!exchange(w, c, top)) return raise_crash(env, lib, w, fname);
   return static_cast<ERL_NIF_TERM>(c->msg.slot[0]);
 }

@@ -90,11 +90,12 @@ bool worker_alive(void* w) { return static_cast<Worker*>(w)->alive(); }
 
 }  // namespace
 
-Worker* Worker::start(const char* path, const char* name, char* err, std::size_t errlen) {
+Worker* Worker::start(const char* path, const char* name, Worker* previous, char* err,
+                      std::size_t errlen) {
   auto* w = new Worker;
   std::snprintf(w->name_, sizeof w->name_, "%s", name);
   w->serial_ = ++g_serial;
-  if (!w->spawn(path, err, errlen)) {
+  if (!w->spawn(previous, err, errlen)) {
     delete w;
     return nullptr;
   }
@@ -117,16 +118,23 @@ Worker* Worker::start(const char* path, const char* name, char* err, std::size_t
   return w;
 }
 
-bool Worker::spawn(const char* path, char* err, std::size_t errlen) {
-  (void)path;  // the worker learns it with the load request
+bool Worker::spawn(Worker* previous, char* err, std::size_t errlen) {
   WindowMapper* m = g_shim.active_mapper();
   std::string exe = worker_path();
   if (!executable(exe)) {
     std::snprintf(err, errlen, "nifshim: worker program %s not found (set NIFSHIM_WORKER)", exe.c_str());
     return false;
   }
-  arena_size_ = arena_size();
-  arena_ = m->map_aligned(arena_size_, kArenaAlign, PROT_READ | PROT_WRITE);
+  if (previous != nullptr && previous->arena_ != nullptr) {
+    // The dead worker's arena, emptied: mimalloc wants it reading as zero.
+    arena_size_ = previous->arena_size_;
+    arena_ = previous->arena_;
+    previous->arena_ = nullptr;
+    m->advise(arena_, arena_size_, MADV_DONTNEED);
+  } else {
+    arena_size_ = arena_size();
+    arena_ = m->map_aligned(arena_size_, kArenaAlign, PROT_READ | PROT_WRITE);
+  }
   if (arena_ == MAP_FAILED) {
     arena_ = nullptr;
     std::snprintf(err, errlen, "nifshim: no room in the window for a %zu-byte worker arena", arena_size_);
@@ -160,9 +168,14 @@ bool Worker::spawn(const char* path, char* err, std::size_t errlen) {
   posix_spawnattr_setsigdefault(&at, &all);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-  crash_ = static_cast<abi::CrashRecord*>(
-      m->map(abi::kCrashRecordSize, PROT_READ | PROT_WRITE, 0));
-  if (crash_ == MAP_FAILED) crash_ = nullptr;
+  if (previous != nullptr && previous->crash_ != nullptr) {
+    crash_ = previous->crash_;  // read by nobody any more: the death is recorded
+    previous->crash_ = nullptr;
+    m->advise(crash_, abi::kCrashRecordSize, MADV_DONTNEED);
+  } else {
+    crash_ = static_cast<abi::CrashRecord*>(m->map(abi::kCrashRecordSize, PROT_READ | PROT_WRITE, 0));
+    if (crash_ == MAP_FAILED) crash_ = nullptr;
+  }
   char base[32], size[32], abase[32], asize[32], crash[32], state[32];
   const Window& win = m->window();
   std::snprintf(base, sizeof base, "%#lx", static_cast<unsigned long>(win.base));
@@ -295,16 +308,17 @@ void Worker::on_death(int code, int status) {
   // beam.smp ignores SIGCHLD, so the kernel reaps workers itself and waitid
   // usually learns nothing: the worker's own crash record says how it died.
   std::uint32_t state = crash_ ? __atomic_load_n(&crash_->state, __ATOMIC_ACQUIRE) : 0;
+  if (crash_ != nullptr) std::memcpy(&last_crash_, crash_, sizeof last_crash_);
   if (state == abi::kCrashSignal) {
-    signal_ = crash_->signal;
-    fault_address_ = crash_->fault_address;
+    signal_ = last_crash_.signal;
+    fault_address_ = last_crash_.fault_address;
     int n = std::snprintf(death_, sizeof death_, "signal %d (SIG%s)", signal_,
                           sigabbrev_np(signal_) ? sigabbrev_np(signal_) : "?");
     if (fault_address_ != 0 && n > 0)
       std::snprintf(death_ + n, sizeof death_ - n, " at address %#lx",
                     static_cast<unsigned long>(fault_address_));
   } else if (state == abi::kCrashExit) {
-    exit_status_ = crash_->exit_status;
+    exit_status_ = last_crash_.exit_status;
     std::snprintf(death_, sizeof death_, "exit status %d", exit_status_);
   } else if (code == CLD_EXITED) {
     exit_status_ = status;
@@ -323,8 +337,8 @@ void Worker::on_death(int code, int status) {
   if (!closing_) {
     log_error("worker for %s (pid %d) died: %s", name_, pid_, death_);
     if (state == abi::kCrashSignal)
-      for (std::uint32_t i = 0; i < crash_->nframes && i < abi::kCrashFrames; ++i)
-        log_error("  #%u %s", i, crash_->text[i]);
+      for (std::uint32_t i = 0; i < last_crash_.nframes && i < abi::kCrashFrames; ++i)
+        log_error("  #%u %s", i, last_crash_.text[i]);
   }
 }
 

@@ -22,8 +22,11 @@ namespace nifshim {
 class Worker {
  public:
   // Spawns a worker for the library at `path` (`name`: its base name) and
-  // waits until it serves. nullptr on failure, with the reason in `err`.
-  static Worker* start(const char* path, const char* name, char* err, std::size_t errlen);
+  // waits until it serves. A restart passes the dead `previous` worker: its
+  // arena (emptied) and crash record (cleared) are reused, so restarts do not
+  // use up the window. nullptr on failure, with the reason in `err`.
+  static Worker* start(const char* path, const char* name, Worker* previous, char* err,
+                       std::size_t errlen);
   ~Worker();  // stops the process (if still running) and frees its channels
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -43,7 +46,7 @@ class Worker {
   int signal() const { return signal_; }
   std::uint64_t fault_address() const { return fault_address_; }
   int exit_status() const { return exit_status_; }
-  const abi::CrashRecord* crash_record() const { return crash_; }
+  const abi::CrashRecord* crash_record() const { return dead_.load() ? &last_crash_ : nullptr; }
 
   // Asks it to load the library into buf (in the window); false if it died.
   bool load(abi::LoadBuffer* buf, std::size_t size);
@@ -61,7 +64,7 @@ class Worker {
 
  private:
   Worker() = default;
-  bool spawn(const char* path, char* err, std::size_t errlen);
+  bool spawn(Worker* previous, char* err, std::size_t errlen);
   bool control(abi::Ctl kind, std::uint32_t status, std::uint64_t arg, abi::CtlMsg* reply);
   abi::Channel* new_channel(abi::Side first);
   static void* monitor_main(void* self);
@@ -82,6 +85,7 @@ class Worker {
   std::atomic<bool> closing_{false};
   char death_[128] = "running";
   abi::CrashRecord* crash_ = nullptr;  // in the window; the worker writes it
+  abi::CrashRecord last_crash_{};      // copied at death (the page is reused on restart)
   int signal_ = 0;
   std::uint64_t fault_address_ = 0;
   int exit_status_ = -1;

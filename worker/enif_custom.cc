@@ -16,6 +16,7 @@
 #include "hosted_library.h"
 #include "log.h"
 #include "raise.h"
+#include "resource_abi.h"
 #include "term_format.h"
 #include "thread_role.h"
 #include "worker_state.h"
@@ -70,7 +71,7 @@ int select_common(abi::ApiId id, ErlNifEnv* env, ErlNifEvent fd, enum ErlNifSele
   s[abi::sel::kWorkerFd] = static_cast<std::uint64_t>(fd);
   s[abi::sel::kFdSent] = sent;
   s[abi::sel::kMode] = static_cast<std::uint64_t>(mode);
-  s[abi::sel::kObj] = encode(obj);
+  s[abi::sel::kObj] = obj ? encode(static_cast<char*>(obj) - abi::kResourceHeaderSize) : 0;
   s[abi::sel::kPid] = carry(rq, pid, sizeof(ErlNifPid));
   s[abi::sel::kRefOrMsg] = ref_or_msg;
   s[abi::sel::kMsgEnv] = encode(msg_env);
@@ -190,6 +191,33 @@ extern "C" NIFSHIM_EXPORT void enif_system_info(ErlNifSysInfo* sip, size_t si_si
   if (si_size >= offsetof(ErlNifSysInfo, otp_release) + sizeof(char*))
     info->otp_release = strings + first_len;
   std::memcpy(sip, info, si_size);
+}
+
+// Resource objects: the VM's object begins with the hidden header
+// (abi/resource_abi.h); the NIF sees what follows it.
+extern "C" NIFSHIM_EXPORT void* enif_alloc_resource(ErlNifResourceType* type, size_t size) {
+  VmRequest rq(abi::ApiId::enif_alloc_resource);
+  rq.msg().slot[0] = encode(type);
+  rq.msg().slot[1] = size;
+  auto* raw = reinterpret_cast<char*>(rq.send());
+  return raw ? raw + abi::kResourceHeaderSize : nullptr;
+}
+
+extern "C" NIFSHIM_EXPORT int enif_get_resource(ErlNifEnv* env, ERL_NIF_TERM term,
+                                                ErlNifResourceType* type, void** objp) {
+  VmRequest rq(abi::ApiId::enif_get_resource);
+  rq.msg().slot[0] = encode(env);
+  rq.msg().slot[1] = term;
+  rq.msg().slot[2] = encode(type);
+  int ok = static_cast<int>(rq.send());
+  if (ok && objp) *objp = reinterpret_cast<char*>(rq.msg().slot[1]) + abi::kResourceHeaderSize;
+  return ok;
+}
+
+extern "C" NIFSHIM_EXPORT size_t enif_sizeof_resource(void* obj) {
+  VmRequest rq(abi::ApiId::enif_sizeof_resource);
+  rq.msg().slot[0] = encode(static_cast<char*>(obj) - abi::kResourceHeaderSize);
+  return static_cast<size_t>(rq.send());
 }
 
 // Varargs constructors: the array forms do the work.

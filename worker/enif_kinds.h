@@ -10,6 +10,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "resource_abi.h"
 #include "slot_codec.h"
 #include "vm_request.h"
 #include "worker_state.h"
@@ -80,6 +81,15 @@ struct W {  // the VM keeps using this pointer: it must be in the window
   }
   template <typename T, typename Tup>
   static void out(VmRequest&, T*, const Tup&) {}
+};
+
+struct Res {  // a resource object: the VM's starts at the hidden header
+  template <typename Tup>
+  static std::uint64_t in(VmRequest&, void* obj, const Tup&) {
+    return obj ? encode(static_cast<char*>(obj) - abi::kResourceHeaderSize) : 0;
+  }
+  template <typename Tup>
+  static void out(VmRequest&, void*, const Tup&) {}
 };
 
 template <int N>

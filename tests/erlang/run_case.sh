@@ -130,6 +130,17 @@ case "$case_name" in
   killed_worker)
     shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:killed_worker().' || fail "exit $?"
     grep -q 'worker for api_terms_nif (pid [0-9]*) died' "$tmp/err" || fail "no log line for the death"
+    grep -q 'worker for api_terms_nif restarted' "$tmp/err" || fail "no log line for the restart"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  restart_resources)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:restart_resources().' || fail "exit $?"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  restart_limit)
+    NIFSHIM_RESTARTS=2/60 shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:restart_limit().' \
+      || fail "exit $?"
+    grep -q 'crash_nif.so: 2 restarts within 60 s: giving up' "$tmp/err" || fail "no log line"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   crashes)

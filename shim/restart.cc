@@ -1,0 +1,114 @@
+// Restarting a dead worker: the restart policy, a fresh worker that loads the
+// library again and runs load with the original load_info, and the resource
+// types rebound to the new worker's callbacks. See nif_library.h.
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
+#include "error_terms.h"
+#include "log.h"
+#include "nif_library.h"
+#include "vm_exchange.h"
+#include "worker_process.h"
+
+namespace nifshim {
+namespace {
+
+// NIFSHIM_RESTARTS="N/T": at most N restarts within T seconds (default 5/10);
+// "0" disables restarts.
+struct Policy {
+  int max = 5;
+  double seconds = 10;
+};
+
+const Policy& policy() {
+  static const Policy p = [] {
+    Policy q;
+    if (const char* s = std::getenv("NIFSHIM_RESTARTS"); s && *s) {
+      int n = 0;
+      double t = 0;
+      if (std::sscanf(s, "%d/%lf", &n, &t) == 2 && n >= 0 && t > 0) {
+        q.max = n;
+        q.seconds = t;
+      } else if (std::sscanf(s, "%d", &n) == 1 && n == 0) {
+        q.max = 0;
+      } else {
+        log_error("NIFSHIM_RESTARTS=%s is not N/SECONDS; using 5/10", s);
+      }
+    }
+    return q;
+  }();
+  return p;
+}
+
+double now_s() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+}  // namespace
+
+bool ensure_worker(NifLibrary* lib, ErlNifEnv* env, const char* fname, ERL_NIF_TERM* error) {
+  if (lib->worker->alive()) return true;
+  std::lock_guard<std::mutex> g(lib->restart_mu);
+  if (lib->worker->alive()) return true;  // another caller restarted it
+  Worker* dead = lib->worker;
+  const Policy& p = policy();
+  const double now = now_s();
+  auto& times = lib->restart_times;
+  while (!times.empty() && now - times.front() > p.seconds) times.erase(times.begin());
+  if (lib->gave_up || static_cast<int>(times.size()) >= p.max) {
+    if (!lib->gave_up) log_error("%s: %d restarts within %.0f s: giving up", lib->path, p.max, p.seconds);
+    lib->gave_up = true;
+    *error = raise_error(env, "restart_limit",
+                         {err_string("library", lib->path), err_atom("function", fname),
+                          err_int("restarts", p.max), err_int("seconds", long(p.seconds)),
+                          err_string("reason", dead->death())});
+    return false;
+  }
+  times.push_back(now);
+
+  char err[1024] = "";
+  abi::LoadBuffer* buf = nullptr;
+  bool loaded = start_and_load(lib, dead, &buf, err, sizeof err);
+  if (loaded && !same_library(lib, buf)) {
+    std::snprintf(err, sizeof err, "nifshim: the library changed on disk since it was loaded");
+    loaded = false;
+  }
+  free_load_buffer(buf);
+  if (!loaded || lib->worker == nullptr) {
+    if (lib->worker == nullptr) lib->worker = dead;  // keep a (dead) worker to report on
+    *error = raise_error(env, "restart_failed",
+                         {err_string("library", lib->path), err_atom("function", fname), err_string("reason", err)});
+    return false;
+  }
+  lib->generation.fetch_add(1);
+  {
+    std::lock_guard<std::mutex> s(lib->mu);
+    lib->scheduled.clear();  // the old worker's continuations stay bound to their generation
+  }
+  if (lib->entry.load != nullptr) {
+    // load runs again, in the caller's env: resource types are rebound, not created.
+    std::uint64_t in[3] = {reinterpret_cast<std::uint64_t>(env), 0, lib->load_info};
+    std::uint64_t out[3] = {};
+    lib->restarting = true;
+    bool ran = call_load(lib->worker, abi::LoadKind::kLoad, in, 3, out);
+    lib->restarting = false;
+    if (!ran || out[0] != 0) {
+      *error = raise_error(env, "restart_failed",
+                           {err_string("library", lib->path), err_atom("function", fname),
+                            err_string("reason", ran ? "load returned an error" : lib->worker->death())});
+      return false;
+    }
+    lib->priv = reinterpret_cast<void*>(out[1]);
+  } else {
+    lib->priv = nullptr;
+  }
+  lib->priv_overridden = true;
+  ++lib->restarts;
+  log_error("worker for %s restarted (pid %d, restart %u)", lib->name, lib->worker->pid(), lib->restarts);
+  return true;
+}
+
+}  // namespace nifshim
