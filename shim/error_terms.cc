@@ -10,6 +10,25 @@ namespace nifshim {
 
 ERL_NIF_TERM make_error_term(ErlNifEnv* env, const char* kind, std::initializer_list<ErrField> f) {
   const RealEnif& e = real();
+  ERL_NIF_TERM t[3] = {e.make_atom(env, "nifshim"), e.make_atom(env, kind), make_info_map(env, f)};
+  return e.make_tuple_from_array(env, t, 3);
+}
+
+void send_logger_report(ErlNifEnv* env, const char* level, ERL_NIF_TERM report) {
+  const RealEnif& e = real();
+  ErlNifPid proxy;
+  if (!e.whereis_pid(env, e.make_atom(env, "logger_proxy"), &proxy)) return;
+  ERL_NIF_TERM domain = e.make_list_from_array(env, nullptr, 0);
+  ERL_NIF_TERM nifshim = e.make_atom(env, "nifshim");
+  domain = e.make_list_from_array(env, &nifshim, 1);
+  ERL_NIF_TERM meta = e.make_new_map(env);
+  e.make_map_put(env, meta, e.make_atom(env, "domain"), domain, &meta);
+  ERL_NIF_TERM msg[4] = {e.make_atom(env, "log"), e.make_atom(env, level), report, meta};
+  e.send(env, &proxy, nullptr, e.make_tuple_from_array(env, msg, 4));
+}
+
+ERL_NIF_TERM make_info_map(ErlNifEnv* env, std::initializer_list<ErrField> f) {
+  const RealEnif& e = real();
   ERL_NIF_TERM map = e.make_new_map(env);
   for (const ErrField& x : f) {
     ERL_NIF_TERM v;
@@ -28,8 +47,7 @@ ERL_NIF_TERM make_error_term(ErlNifEnv* env, const char* kind, std::initializer_
     }
     e.make_map_put(env, map, e.make_atom(env, x.key), v, &map);
   }
-  ERL_NIF_TERM t[3] = {e.make_atom(env, "nifshim"), e.make_atom(env, kind), map};
-  return e.make_tuple_from_array(env, t, 3);
+  return map;
 }
 
 ERL_NIF_TERM raise_error(ErlNifEnv* env, const char* kind, std::initializer_list<ErrField> f) {

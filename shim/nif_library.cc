@@ -16,6 +16,7 @@
 #include "error_terms.h"
 #include "export.h"
 #include "log.h"
+#include "policy.h"
 #include "real_dl.h"
 #include "real_enif.h"
 #include "resource_abi.h"
@@ -320,6 +321,8 @@ void* nif_library_open(const char* path, char* err, std::size_t errlen) {
   auto* lib = new NifLibrary;
   std::snprintf(lib->path, sizeof lib->path, "%s", path);
   base_name(path, lib->name, sizeof lib->name);
+  lib->deadline_ms = policy_deadline_ms(path, false);
+  lib->dirty_deadline_ms = policy_deadline_ms(path, true);
   abi::LoadBuffer* buf = nullptr;
   bool answered = start_and_load(lib, nullptr, &buf, err, errlen);
   if (lib->worker == nullptr) return nullptr;

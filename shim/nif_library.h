@@ -63,6 +63,7 @@ struct NifLibrary {
   std::vector<double> restart_times;    // monotonic seconds, for the policy
   bool gave_up = false;                 // the restart policy ran out
   std::uint32_t crashes = 0, restarts = 0;
+  long deadline_ms = 0, dirty_deadline_ms = 0;  // per call; 0: none (policy.h)
 
   void* stub_handle = nullptr;
   void* stub_init = nullptr;  // the stub copy's nif_init: identifies the library

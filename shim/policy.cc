@@ -8,13 +8,17 @@
 namespace nifshim {
 namespace {
 
-bool matches_any(const char* patterns, const char* path) {
+bool matches(const char* pat, const char* path) {
   const char* file = std::strrchr(path, '/');
   file = file ? file + 1 : path;
   char stem[256];
   std::strncpy(stem, file, sizeof stem - 1);
   stem[sizeof stem - 1] = '\0';
   if (char* dot = std::strstr(stem, ".so")) *dot = '\0';
+  return fnmatch(pat, stem, 0) == 0 || fnmatch(pat, file, 0) == 0 || fnmatch(pat, path, 0) == 0;
+}
+
+bool matches_any(const char* patterns, const char* path) {
   const char* p = patterns;
   while (*p) {
     std::size_t n = std::strcspn(p, ":,");
@@ -22,8 +26,7 @@ bool matches_any(const char* patterns, const char* path) {
     if (n > 0 && n < sizeof pat) {
       std::memcpy(pat, p, n);
       pat[n] = '\0';
-      if (fnmatch(pat, stem, 0) == 0 || fnmatch(pat, file, 0) == 0 || fnmatch(pat, path, 0) == 0)
-        return true;
+      if (matches(pat, path)) return true;
     }
     p += n;
     if (*p) ++p;
@@ -32,6 +35,26 @@ bool matches_any(const char* patterns, const char* path) {
 }
 
 }  // namespace
+
+long policy_deadline_ms(const char* path, bool dirty) {
+  const char* spec = std::getenv(dirty ? "NIFSHIM_DIRTY_DEADLINE" : "NIFSHIM_DEADLINE");
+  if (spec == nullptr) return 0;
+  for (const char* p = spec; *p;) {
+    std::size_t n = std::strcspn(p, ",");
+    char item[512];
+    if (n > 0 && n < sizeof item) {
+      std::memcpy(item, p, n);
+      item[n] = '\0';
+      char* eq = std::strchr(item, '=');
+      if (eq == nullptr) return std::strtol(item, nullptr, 10);
+      *eq = '\0';
+      if (matches(item, path)) return std::strtol(eq + 1, nullptr, 10);
+    }
+    p += n;
+    if (*p) ++p;
+  }
+  return 0;
+}
 
 bool policy_isolates(const char* path) {
   const char* inc = std::getenv("NIFSHIM_ISOLATE");

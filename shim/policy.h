@@ -10,4 +10,11 @@ namespace nifshim {
 
 bool policy_isolates(const char* path);
 
+// Per-call deadline in ms for the library at `path` (0: none), from
+//   NIFSHIM_DEADLINE         normal NIFs, e.g. "5000" or "crypto=200,*=5000"
+//   NIFSHIM_DIRTY_DEADLINE   dirty NIFs, the same form
+// A bare number applies to every library; lib=ms entries match like
+// NIFSHIM_ISOLATE patterns; the first match wins.
+long policy_deadline_ms(const char* path, bool dirty);
+
 }  // namespace nifshim

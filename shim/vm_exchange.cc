@@ -4,6 +4,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <unistd.h>
 
 #include "channel.h"
 #include "custom_abi.h"
@@ -22,14 +24,44 @@ namespace {
 constexpr std::uint64_t kSpinNs = 20000;
 constexpr int kCheckMs = 1000;  // a safety net: death also abandons the channel at once
 
-bool alive(void* w) { return static_cast<Worker*>(w)->alive(); }
+std::uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::uint64_t(ts.tv_sec) * 1000000000u + std::uint64_t(ts.tv_nsec);
+}
+
+// What a waiting VM thread checks when it wakes without its answer.
+struct Wait {
+  Worker* w;
+  std::uint64_t until_ns;  // 0: no deadline
+  long deadline_ms;
+  bool expired = false;
+};
+
+bool still_waiting(void* arg) {
+  auto* d = static_cast<Wait*>(arg);
+  if (!d->w->alive()) return false;
+  if (d->until_ns != 0 && now_ns() >= d->until_ns) {
+    d->expired = true;
+    d->w->kill_for_deadline(d->deadline_ms);
+    return false;
+  }
+  return true;
+}
 
 // Posts what is in c->msg and waits for kReturn, serving the worker's enif
-// requests meanwhile. false if the worker died.
-bool exchange(Worker* w, abi::Channel* c, std::uint64_t* top) {
+// requests meanwhile. false if the worker died or the deadline passed
+// (*expired then says which).
+bool exchange(Worker* w, abi::Channel* c, std::uint64_t* top, long deadline_ms = 0,
+              bool* expired = nullptr) {
+  Wait d{w, deadline_ms > 0 ? now_ns() + std::uint64_t(deadline_ms) * 1000000u : 0, deadline_ms};
+  const int check_ms = deadline_ms > 0 && deadline_ms < kCheckMs ? int(deadline_ms) : kCheckMs;
   channel_post(c, abi::kSideWorker);
   for (;;) {
-    if (!channel_wait(c, abi::kSideVm, kSpinNs, kCheckMs, alive, w)) return false;
+    if (!channel_wait(c, abi::kSideVm, kSpinNs, check_ms, still_waiting, &d)) {
+      if (expired) *expired = d.expired;
+      return false;
+    }
     abi::Msg k = c->msg.kind;
     if (k == abi::Msg::kReturn) return true;
     if (k != abi::Msg::kEnif) {
@@ -43,23 +75,44 @@ bool exchange(Worker* w, abi::Channel* c, std::uint64_t* top) {
 
 std::uint64_t align16(std::uint64_t x) { return (x + 15) & ~std::uint64_t{15}; }
 
+// The fields of a crash, for the exception and the logger report alike.
+#define NIFSHIM_CRASH_FIELDS(lib, w, fname, signame, rec, frames)                                 \
+  err_string("library", (lib)->path), err_atom("function", fname), err_int("pid", (w)->pid()),     \
+      err_string("reason", (w)->death()), err_atom("signal", signame),                             \
+      err_int("fault_address", long((w)->fault_address())), err_int("exit_status", (w)->exit_status()), \
+      err_strings("backtrace", (rec) ? (rec)->text[0] : "", frames, sizeof(rec)->text[0])
+
+void crash_facts(Worker* w, char* signame, std::size_t len, const abi::CrashRecord** rec, long* frames) {
+  *rec = w->crash_record();
+  std::snprintf(signame, len, "none");
+  if (w->signal() > 0)
+    std::snprintf(signame, len, "SIG%s", sigabbrev_np(w->signal()) ? sigabbrev_np(w->signal()) : "?");
+  *frames = *rec && w->signal() > 0 ? long((*rec)->nframes) : 0;
+}
+
 // {nifshim, worker_crashed, #{library, function, pid, reason, signal,
 // fault_address, exit_status, backtrace}}: what the worker's crash record says.
 ERL_NIF_TERM raise_crash(ErlNifEnv* env, NifLibrary* lib, Worker* w, const char* fname) {
-  const abi::CrashRecord* rec = w->crash_record();
-  char signame[16] = "none";
-  if (w->signal() > 0)
-    std::snprintf(signame, sizeof signame, "SIG%s", sigabbrev_np(w->signal()) ? sigabbrev_np(w->signal()) : "?");
-  long frames = rec && w->signal() > 0 ? long(rec->nframes) : 0;
-  return raise_error(env, "worker_crashed",
-                     {err_string("library", lib->path), err_atom("function", fname),
-                      err_int("pid", w->pid()), err_string("reason", w->death()),
-                      err_atom("signal", signame), err_int("fault_address", long(w->fault_address())),
-                      err_int("exit_status", w->exit_status()),
-                      err_strings("backtrace", rec ? rec->text[0] : "", frames, sizeof rec->text[0])});
+  report_crash(env, lib, w, fname);
+  char signame[16];
+  const abi::CrashRecord* rec;
+  long frames;
+  crash_facts(w, signame, sizeof signame, &rec, &frames);
+  return raise_error(env, "worker_crashed", {NIFSHIM_CRASH_FIELDS(lib, w, fname, signame, rec, frames)});
 }
 
 }  // namespace
+
+void report_crash(ErlNifEnv* env, NifLibrary* lib, Worker* w, const char* fname) {
+  if (!w->claim_report()) return;  // one report per death, whoever sees it first
+  char signame[16];
+  const abi::CrashRecord* rec;
+  long frames;
+  crash_facts(w, signame, sizeof signame, &rec, &frames);
+  ERL_NIF_TERM report = make_info_map(
+      env, {err_atom("what", "nifshim_worker_crash"), NIFSHIM_CRASH_FIELDS(lib, w, fname, signame, rec, frames)});
+  send_logger_report(env, "error", report);
+}
 
 ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlNifEnv* env,
                       int argc, const ERL_NIF_TERM argv[]) {
@@ -87,7 +140,20 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   m.top = base + std::size_t(argc) * sizeof(ERL_NIF_TERM);
   m.thread_type = real().thread_type();
   m.priv = reinterpret_cast<std::uint64_t>(lib->priv_overridden ? lib->priv : real().priv_data(env));
-  if (!exchange(w, c, top)) return raise_crash(env, lib, w, fname);
+  const int tt = m.thread_type;
+  const bool dirty = tt == ERL_NIF_THR_DIRTY_CPU_SCHEDULER || tt == ERL_NIF_THR_DIRTY_IO_SCHEDULER;
+  const long deadline = dirty ? lib->dirty_deadline_ms : lib->deadline_ms;
+  bool expired = false;
+  if (!exchange(w, c, top, deadline, &expired)) {
+    if (expired) {
+      // The worker is being killed: let its death land before this process
+      // calls again (bounded; SIGKILL takes effect in milliseconds).
+      for (int i = 0; i < 2000 && w->alive(); ++i) usleep(1000);
+      return raise_error(env, "timeout", {err_string("library", lib->path), err_atom("function", fname),
+                                          err_int("deadline_ms", deadline), err_int("pid", w->pid())});
+    }
+    return raise_crash(env, lib, w, fname);
+  }
   return static_cast<ERL_NIF_TERM>(c->msg.slot[0]);
 }
 

@@ -204,6 +204,11 @@ bool Worker::spawn(Worker* previous, char* err, std::size_t errlen) {
   return true;
 }
 
+void Worker::kill_for_deadline(long ms) {
+  long none = 0;
+  if (deadline_killed_ms_.compare_exchange_strong(none, ms)) kill(pid_, SIGKILL);
+}
+
 void Worker::close() {
   closing_.store(true);
   shutdown(ctl_fd_, SHUT_RDWR);  // the worker sees EOF and exits
@@ -326,6 +331,9 @@ void Worker::on_death(int code, int status) {
   } else if (code == CLD_KILLED || code == CLD_DUMPED) {
     signal_ = status;
     std::snprintf(death_, sizeof death_, "signal %d (SIG%s)", status, sigabbrev_np(status) ? sigabbrev_np(status) : "?");
+  } else if (long ms = deadline_killed_ms_.load(); ms > 0) {
+    signal_ = SIGKILL;
+    std::snprintf(death_, sizeof death_, "killed: a call ran past its deadline of %ld ms", ms);
   } else {
     std::snprintf(death_, sizeof death_, "killed from outside (SIGKILL or the OOM killer)");
   }

@@ -37,6 +37,10 @@ class Worker {
   void set_owner(struct NifLibrary* lib) { owner_ = lib; }
   // The VM is done with the library: the worker exits (its death is expected).
   void close();
+  // True for the first caller only: who reports this death to logger.
+  bool claim_report() { return !reported_.exchange(true); }
+  // A call overran its deadline: the worker is killed (SIGKILL).
+  void kill_for_deadline(long ms);
   pid_t pid() const { return pid_; }
   bool alive() const { return !dead_.load(std::memory_order_acquire); }
   // How it died: "signal 11 (SIGSEGV)", "exit status 3", ...
@@ -89,6 +93,8 @@ class Worker {
   int signal_ = 0;
   std::uint64_t fault_address_ = 0;
   int exit_status_ = -1;
+  std::atomic<long> deadline_killed_ms_{0};
+  std::atomic<bool> reported_{false};
 
   std::mutex mu_;                        // channels_, control socket, fd maps
   std::vector<abi::Channel*> channels_;  // every channel, for wake-ups on death

@@ -19,7 +19,7 @@ namespace nifshim::worker {
 namespace {
 
 abi::CrashRecord* g_record = nullptr;
-constexpr int kSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP};
+constexpr int kSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP, SIGXCPU, SIGXFSZ};
 constexpr std::size_t kAltStack = 64 * 1024;
 
 void put(const char* s, std::size_t n) {

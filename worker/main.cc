@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -82,6 +83,24 @@ bool reply(abi::Ctl kind, std::uint32_t status, std::uint64_t arg) {
 
 std::uintptr_t arg_addr(const char* s) { return std::strtoull(s, nullptr, 0); }
 
+// NIFSHIM_WORKER_MEMORY: the worker's private memory (RLIMIT_DATA: its heap,
+// its threads' stacks; the shared window does not count).
+// NIFSHIM_WORKER_CPU: CPU seconds (RLIMIT_CPU: SIGXCPU, then SIGKILL).
+void apply_limits() {
+  if (const char* m = std::getenv("NIFSHIM_WORKER_MEMORY"); m && *m) {
+    std::size_t bytes = parse_size(m);
+    rlimit rl{bytes, bytes};
+    if (bytes == 0 || setrlimit(RLIMIT_DATA, &rl) != 0)
+      log_error("worker for %s: cannot apply NIFSHIM_WORKER_MEMORY=%s", g_worker.lib_name, m);
+  }
+  if (const char* c = std::getenv("NIFSHIM_WORKER_CPU"); c && *c) {
+    rlim_t secs = std::strtoul(c, nullptr, 10);
+    rlimit rl{secs, secs + 1};
+    if (secs == 0 || setrlimit(RLIMIT_CPU, &rl) != 0)
+      log_error("worker for %s: cannot apply NIFSHIM_WORKER_CPU=%s", g_worker.lib_name, c);
+  }
+}
+
 }  // namespace
 }  // namespace nifshim::worker
 
@@ -100,8 +119,11 @@ int main(int argc, char** argv) {
     log_error("worker for %s: cannot map the window at %s: %s", argv[1], argv[2], std::strerror(-r));
     return 71;
   }
-  // Die with the VM; stay visible in ps/top under the library's name.
+  // Die with the VM; gain no privileges; stay visible in ps/top under the
+  // library's name; the limits of the configuration.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  apply_limits();
   if (getppid() == 1) return 72;
   char comm[16];
   std::snprintf(comm, sizeof comm, "nif:%s", argv[1]);

@@ -2,6 +2,7 @@
 %% (tests/erlang/run_case.sh). Each exported case prints what it checked and
 %% halts with 0 (pass) or 1 (fail).
 -module(isolation_tests).
+-export([crash_outside/0, deadline/0, oom/0, logger_report/0, log/2]).
 -export([restart_resources/0, restart_limit/0, follows_cwd/0, only_in_worker/0, worker_cannot_start/0, killed_worker/0, compare/2, crash/1]).
 
 %% file:set_cwd/1 in the VM moves the worker too: relative paths resolve alike.
@@ -109,6 +110,70 @@ restart_limit() ->
             Got = [Crash(), Next(), Crash(), Next(), Crash(), Next(), Next()],
         io:format("restart_limit: ~p~n", [Got])
     end).
+
+%% Crashes outside any call: a resource destructor run by the GC of an
+%% exiting process, and a thread the NIF created. The VM lives; the next call
+%% gets a fresh worker.
+crash_outside() ->
+    run(fun() ->
+        alive = crash_nif:crash(none),
+        Pid1 = worker_pid("nif:crash_nif"),
+        {P, M} = spawn_monitor(fun() -> _ = crash_nif:crash(bomb), ok end),
+        receive {'DOWN', M, process, P, _} -> ok end,
+        wait_until(fun() -> not lists:member(Pid1, [W || {W, _} <- children(os:getpid())]) end),
+        alive = crash_nif:crash(none),
+        Pid2 = worker_pid("nif:crash_nif"),
+        Pid2 =/= Pid1 orelse fail("the bomb's destructor did not kill the worker", []),
+        started = crash_nif:crash(thread),
+        wait_until(fun() -> not lists:member(Pid2, [W || {W, _} <- children(os:getpid())]) end),
+        alive = crash_nif:crash(none),
+        Pid3 = worker_pid("nif:crash_nif"),
+        Pid3 =/= Pid2 orelse fail("the thread's crash did not kill the worker", []),
+        io:format("crash_outside: destructor crash and thread crash contained; workers ~s, ~s, ~s~n",
+                  [Pid1, Pid2, Pid3])
+    end).
+
+%% NIFSHIM_DEADLINE=crash_nif=300 (set by the driver): a hanging call raises
+%% timeout well before it would return, the worker is killed and restarted.
+deadline() ->
+    run(fun() ->
+        T0 = erlang:monotonic_time(millisecond),
+        Got = try crash_nif:crash(hang) catch error:{nifshim, K, I} -> {K, I} end,
+        Ms = erlang:monotonic_time(millisecond) - T0,
+        {timeout, #{deadline_ms := 300, function := crash}} = Got,
+        Ms < 5000 orelse fail("timeout took ~p ms", [Ms]),
+        alive = crash_nif:crash(none),
+        io:format("deadline: timeout after ~p ms (deadline 300); the next call is served~n", [Ms])
+    end).
+
+%% NIFSHIM_WORKER_MEMORY=64M (set by the driver): a NIF that allocates
+%% without end gets NULL from malloc and aborts; only its worker dies.
+oom() ->
+    run(fun() ->
+        Got = try crash_nif:crash(oom) catch error:{nifshim, K, I} -> {K, I} end,
+        {worker_crashed, #{signal := 'SIGABRT'}} = Got,
+        alive = crash_nif:crash(none),
+        io:format("oom: the allocating NIF hit the worker's memory limit and aborted alone~n")
+    end).
+
+%% Every crash reaches logger as a report with the same fields.
+logger_report() ->
+    run(fun() ->
+        ok = logger:add_handler(nifshim_test, ?MODULE, #{config => #{pid => self()}}),
+        {nifshim, worker_crashed, Info} = try crash_nif:crash(segv) catch error:E -> E end,
+        receive
+            {logged, error, #{what := nifshim_worker_crash} = Report} ->
+                [maps:get(K, Info) =:= maps:get(K, Report) orelse fail("~p differs", [K])
+                 || K <- [library, function, pid, reason, signal, fault_address, exit_status, backtrace]],
+                io:format("logger_report: ~P~n", [Report, 12])
+        after 5000 -> fail("no logger report", [])
+        end
+    end).
+
+log(#{level := Level, msg := {report, Report}}, #{config := #{pid := Pid}}) ->
+    Pid ! {logged, Level, Report};
+log(_, _) ->
+    ok.
 
 worker_pid(Prefix) ->
     [{Pid, _}] = [W || {_, C} = W <- children(os:getpid()), lists:prefix(lists:sublist(Prefix, 15), C)],

@@ -133,6 +133,25 @@ case "$case_name" in
     grep -q 'worker for api_terms_nif restarted' "$tmp/err" || fail "no log line for the restart"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  crash_outside)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:crash_outside().' || fail "exit $?"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  deadline)
+    NIFSHIM_DEADLINE=crash_nif=300 shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:deadline().' \
+      || fail "exit $?"
+    grep -q 'died: killed: a call ran past its deadline of 300 ms' "$tmp/err" || fail "no log line"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  oom)
+    NIFSHIM_WORKER_MEMORY=64M shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:oom().' \
+      || fail "exit $?"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  logger_report)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:logger_report().' || fail "exit $?"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
   restart_resources)
     shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:restart_resources().' || fail "exit $?"
     pass "$(tail -n 1 "$tmp/out")" ;;

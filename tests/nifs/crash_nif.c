@@ -16,6 +16,26 @@ static int recurse(int n) {
     return recurse(n + 1) + pad[0];
 }
 
+static ErlNifResourceType* bomb_type; /* its destructor crashes the worker */
+
+static void bomb_dtor(ErlNifEnv* env, void* obj) {
+    (void)env; (void)obj;
+    *(volatile int*)(long)24 = 1;
+}
+
+static void* thread_crash(void* arg) {
+    (void)arg;
+    usleep(20000);
+    *(volatile int*)(long)32 = 1;
+    return NULL;
+}
+
+static int load(ErlNifEnv* env, void** priv, ERL_NIF_TERM info) {
+    (void)priv; (void)info;
+    bomb_type = enif_open_resource_type(env, NULL, "bomb", bomb_dtor, ERL_NIF_RT_CREATE, NULL);
+    return bomb_type == NULL;
+}
+
 static ERL_NIF_TERM crash(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     char how[32];
     (void)argc;
@@ -29,6 +49,21 @@ static ERL_NIF_TERM crash(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     else if (!strcmp(how, "exit")) { exit(3); }
     else if (!strcmp(how, "_exit")) { _exit(4); }
     else if (!strcmp(how, "none")) { return enif_make_atom(env, "alive"); }
+    else if (!strcmp(how, "hang")) { sleep(30); return enif_make_atom(env, "woke"); }
+    else if (!strcmp(how, "oom")) {  /* grows until malloc fails, then aborts, as most code does */
+        for (;;) { char* p = malloc(1 << 20); if (!p) abort(); memset(p, 1, 1 << 20); }
+    }
+    else if (!strcmp(how, "bomb")) {  /* a resource whose destructor crashes, run later by GC */
+        void* obj = enif_alloc_resource(bomb_type, 8);
+        ERL_NIF_TERM t = enif_make_resource(env, obj);
+        enif_release_resource(obj);
+        return t;
+    }
+    else if (!strcmp(how, "thread")) {  /* a thread of the NIF's that crashes after the call */
+        ErlNifTid tid;
+        if (enif_thread_create("crasher", &tid, thread_crash, NULL, NULL) != 0) return enif_make_badarg(env);
+        return enif_make_atom(env, "started");
+    }
     return enif_make_badarg(env);
 }
 
@@ -37,4 +72,4 @@ static ErlNifFunc funcs[] = {
     {"crash_dirty", 1, crash, ERL_NIF_DIRTY_JOB_CPU_BOUND},
 };
 
-ERL_NIF_INIT(crash_nif, funcs, NULL, NULL, NULL, NULL)
+ERL_NIF_INIT(crash_nif, funcs, load, NULL, NULL, NULL)
