@@ -54,6 +54,7 @@ bool ensure_worker(NifLibrary* lib, ErlNifEnv* env, const char* fname, ERL_NIF_T
   std::lock_guard<std::mutex> g(lib->restart_mu);
   if (lib->worker->alive()) return true;  // another caller restarted it
   Worker* dead = lib->worker;
+  dead->reap();
   ++lib->crashes;
   report_crash(env, lib, dead, fname);  // if no caller saw it die (a crash between calls)
   const Policy& p = policy();

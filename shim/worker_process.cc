@@ -106,10 +106,10 @@ Worker* Worker::start(const char* path, const char* name, Worker* previous, char
   // Threads the NIF creates send their requests here; an ERTS thread serves them.
   w->service_ = w->new_channel(abi::kSideWorker);
   abi::CtlMsg reply;
-  ErlNifTid tid;
   if (w->service_ == nullptr ||
       !w->control(abi::Ctl::kServiceChannel, 0, reinterpret_cast<std::uint64_t>(w->service_), &reply) ||
-      real().thread_create(const_cast<char*>("nifshim_service"), &tid, service_main, w, nullptr) != 0) {
+      real().thread_create(const_cast<char*>("nifshim_service"), &w->service_tid_, service_main, w,
+                           nullptr) != 0) {
     std::snprintf(err, errlen, "nifshim: the worker for %s did not start (%s)", path, w->death());
     w->closing_ = true;
     kill(w->pid_, SIGKILL);
@@ -209,6 +209,21 @@ void Worker::kill_for_deadline(long ms) {
   if (deadline_killed_ms_.compare_exchange_strong(none, ms)) kill(pid_, SIGKILL);
 }
 
+void Worker::reap() {
+  if (reaped_ || alive()) return;
+  reaped_ = true;
+  real().thread_join(service_tid_, nullptr);  // it left its loop when the worker died
+  std::lock_guard<std::mutex> g(mu_);
+  // Every waiter left when the channels were abandoned; a straggler would
+  // read a zero message and give up. The pages go back to the system.
+  for (abi::Channel* c : channels_)
+    g_shim.active_mapper()->advise(c, sizeof(abi::Channel), MADV_DONTNEED);
+  for (int* fd : {&ctl_fd_, &fdpass_fd_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+}
+
 void Worker::close() {
   closing_.store(true);
   shutdown(ctl_fd_, SHUT_RDWR);  // the worker sees EOF and exits
@@ -306,6 +321,8 @@ void* Worker::monitor_main(void* self) {
   if (waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(w->pidfd_), &si, WEXITED) != 0)
     si.si_code = 0;
   w->on_death(si.si_code, si.si_status);
+  ::close(w->pidfd_);
+  w->pidfd_ = -1;
   return nullptr;
 }
 
@@ -340,7 +357,13 @@ void Worker::on_death(int code, int status) {
   dead_.store(true, std::memory_order_seq_cst);
   {
     std::lock_guard<std::mutex> g(mu_);
-    for (abi::Channel* c : channels_) channel_abandon(c);
+    for (abi::Channel* c : channels_) {
+      channel_abandon(c);
+      // Nobody writes its data again: give the pages back (the first page,
+      // with the turn word a late waiter may still read, stays).
+      g_shim.active_mapper()->advise(reinterpret_cast<char*>(c) + 4096, sizeof(abi::Channel) - 4096,
+                                     MADV_DONTNEED);
+    }
   }
   if (!closing_) {
     log_error("worker for %s (pid %d) died: %s", name_, pid_, death_);

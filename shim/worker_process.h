@@ -6,6 +6,8 @@
 
 #include <sys/types.h>
 
+#include <erl_nif.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +39,9 @@ class Worker {
   void set_owner(struct NifLibrary* lib) { owner_ = lib; }
   // The VM is done with the library: the worker exits (its death is expected).
   void close();
+  // After death: joins its service thread and closes its descriptors (the
+  // restart that replaces it calls this; idempotent).
+  void reap();
   // True for the first caller only: who reports this death to logger.
   bool claim_report() { return !reported_.exchange(true); }
   // A call overran its deadline: the worker is killed (SIGKILL).
@@ -85,6 +90,8 @@ class Worker {
   void* arena_ = nullptr;
   std::size_t arena_size_ = 0;
   abi::Channel* service_ = nullptr;
+  ErlNifTid service_tid_{};
+  bool reaped_ = false;
   std::atomic<bool> dead_{false};
   std::atomic<bool> closing_{false};
   char death_[128] = "running";

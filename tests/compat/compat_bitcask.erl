@@ -102,7 +102,7 @@ cases() ->
                       ok = bitcask:put(B, key(I), val(I)),
                       ok = bitcask:close(B),
                       ok
-                  end || I <- lists:seq(1, 200)],
+                  end || I <- lists:seq(1, 20)],
              erlang:garbage_collect(),
              B2 = bitcask:open(D, []),
              N = length(bitcask:list_keys(B2)),

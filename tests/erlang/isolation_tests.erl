@@ -2,7 +2,7 @@
 %% (tests/erlang/run_case.sh). Each exported case prints what it checked and
 %% halts with 0 (pass) or 1 (fail).
 -module(isolation_tests).
--export([crash_outside/0, deadline/0, oom/0, logger_report/0, log/2]).
+-export([crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/1]).
 -export([restart_resources/0, restart_limit/0, follows_cwd/0, only_in_worker/0, worker_cannot_start/0, killed_worker/0, compare/2, crash/1]).
 
 %% file:set_cwd/1 in the VM moves the worker too: relative paths resolve alike.
@@ -174,6 +174,84 @@ log(#{level := Level, msg := {report, Report}}, #{config := #{pid := Pid}}) ->
     Pid ! {logged, Level, Report};
 log(_, _) ->
     ok.
+
+%% A crash storm: every scheduler and dirty scheduler calls the library while
+%% its worker is crashed over and over. Every call returns its result or
+%% raises a nifshim exception; none hangs, none is lost.
+storm() ->
+    run(fun() ->
+        alive = crash_nif:crash(none),
+        Callers = erlang:system_info(schedulers) * 8,
+        Parent = self(),
+        Until = erlang:monotonic_time(millisecond) + 3000,
+        Call = fun(F) -> try crash_nif:F(none) of alive -> alive catch error:{nifshim, K, _} -> K end end,
+        Loop = fun Loop(F, Acc) ->
+                   case erlang:monotonic_time(millisecond) < Until of
+                       true -> Loop(F, [Call(F) | Acc]);
+                       false -> Acc
+                   end
+               end,
+        Pids = [spawn_link(fun() -> Parent ! {done, self(), Loop(F, [])} end)
+                || I <- lists:seq(1, Callers), F <- [case I rem 4 of 0 -> crash_dirty; _ -> crash end]],
+        Crasher = spawn_link(fun() -> Parent ! {crashes, crash_loop(Until, 0)} end),
+        Outcomes = lists:append([receive {done, P, R} -> R after 30000 -> fail("caller ~p hung", [P]) end
+                                 || P <- Pids]),
+        Crashes = receive {crashes, N} -> N after 30000 -> fail("crasher hung", []) end,
+        _ = Crasher,
+        Counts = lists:foldl(fun(O, M) -> maps:update_with(O, fun(C) -> C + 1 end, 1, M) end, #{}, Outcomes),
+        [fail("unexpected outcome ~p", [O]) || O <- maps:keys(Counts),
+                                               not lists:member(O, [alive, worker_crashed, worker_unavailable])],
+        maps:get(alive, Counts, 0) > 0 orelse fail("no call succeeded: ~p", [Counts]),
+        alive = crash_nif:crash(none),
+        io:format("storm: ~p callers, ~p calls, ~p crashes, outcomes ~w~n",
+                  [Callers, length(Outcomes), Crashes, Counts])
+    end).
+
+crash_loop(Until, N) ->
+    case erlang:monotonic_time(millisecond) < Until of
+        true ->
+            _ = (catch crash_nif:crash(segv)),
+            timer:sleep(20),
+            crash_loop(Until, N + 1);
+        false -> N
+    end.
+
+%% N crash/restart cycles: the VM's descriptors, threads and memory do not grow.
+cycles(N) ->
+    run(fun() ->
+        Cycle = fun() ->
+                    {nifshim, worker_crashed, _} = try crash_nif:crash(segv) catch error:E -> E end,
+                    alive = crash_nif:crash(none)
+                end,
+        [Cycle() || _ <- lists:seq(1, 20)],  % warm up: channels, caches, logger
+        erlang:garbage_collect(),
+        Before = usage(),
+        T0 = erlang:monotonic_time(millisecond),
+        [Cycle() || _ <- lists:seq(1, N)],
+        Ms = erlang:monotonic_time(millisecond) - T0,
+        erlang:garbage_collect(),
+        After = usage(),
+        #{fds := F0, threads := Th0, erts_bytes := E0, rss_kb := R0} = Before,
+        #{fds := F1, threads := Th1, erts_bytes := E1, rss_kb := R1} = After,
+        F1 =< F0 orelse fail("descriptors grew: ~p -> ~p", [F0, F1]),
+        Th1 =< Th0 orelse fail("threads grew: ~p -> ~p", [Th0, Th1]),
+        E1 - E0 < 4 bsl 20 orelse fail("ERTS memory grew by ~p bytes", [E1 - E0]),
+        R1 - R0 < 16 * 1024 orelse fail("RSS grew by ~p KiB", [R1 - R0]),
+        io:format("cycles: ~p crash/restart cycles in ~p ms (~p ms each); fds ~p -> ~p, threads ~p -> ~p, "
+                  "ERTS memory ~w bytes, RSS ~w KiB~n",
+                  [N, Ms, Ms div N, F0, F1, Th0, Th1, E1 - E0, R1 - R0])
+    end).
+
+usage() ->
+    Me = os:getpid(),
+    {ok, Fds} = file:list_dir("/proc/" ++ Me ++ "/fd"),
+    Status = os:cmd("cat /proc/" ++ Me ++ "/status"),
+    Field = fun(K) ->
+                [L] = [L || L <- string:split(Status, "\n", all), lists:prefix(K, L)],
+                list_to_integer(hd(string:lexemes(string:prefix(L, K), " \tkB")))
+            end,
+    #{fds => length(Fds), threads => Field("Threads:"), erts_bytes => erlang:memory(total),
+      rss_kb => Field("VmRSS:")}.
 
 worker_pid(Prefix) ->
     [{Pid, _}] = [W || {_, C} = W <- children(os:getpid()), lists:prefix(lists:sublist(Prefix, 15), C)],

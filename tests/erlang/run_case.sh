@@ -152,6 +152,16 @@ case "$case_name" in
     shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:logger_report().' || fail "exit $?"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  storm)
+    NIFSHIM_RESTARTS=1000000/1 shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:storm().' \
+      || fail "exit $?"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  cycles)
+    NIFSHIM_RESTARTS=1000000/1 shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:cycles(1000).' \
+      || fail "exit $?"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
   restart_resources)
     shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:restart_resources().' || fail "exit $?"
     pass "$(tail -n 1 "$tmp/out")" ;;
