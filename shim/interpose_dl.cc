@@ -39,6 +39,12 @@ F next_fn(const char* name) {
 thread_local char t_error[1024];
 thread_local bool t_error_pending = false;
 
+// The nifshim module's own NIF talks to the shim in this process: never isolated.
+bool is_control_nif(const char* path) {
+  const char* base = std::strrchr(path, '/');
+  return std::strcmp(base ? base + 1 : path, "nifshim_control.so") == 0;
+}
+
 }  // namespace
 
 void* real_dlopen(const char* path, int flags) {
@@ -60,7 +66,8 @@ using namespace nifshim;
 // dlopen: NIF libraries go to a worker; everything else (port drivers, other
 // libraries, any process but beam.smp) is the dynamic linker's business.
 extern "C" NIFSHIM_EXPORT void* dlopen(const char* path, int flags) {
-  if (path == nullptr || g_shim.active_mapper() == nullptr || !policy_isolates(path))
+  if (path == nullptr || g_shim.active_mapper() == nullptr || !policy_isolates(path) ||
+      is_control_nif(path))
     return real_dlopen(path, flags);
   static const char* const kInit[] = {"nif_init", "_nif_init", nullptr};
   const char* why = nullptr;

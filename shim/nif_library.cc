@@ -378,6 +378,11 @@ void* NifLibrary::callback_closure(int kind, std::uint64_t fn, Binding** binding
   return nullptr;
 }
 
+void for_each_library(void (*fn)(NifLibrary*, void*), void* arg) {
+  std::lock_guard<std::mutex> g(g_libs_mu);
+  for (NifLibrary* l : g_libs) fn(l, arg);
+}
+
 NifLibrary* resource_owner_if_current(void* vm_obj) {
   auto* h = static_cast<const abi::ResourceHeader*>(vm_obj);
   if (h == nullptr || h->magic != abi::kResourceMagic) return nullptr;

@@ -63,6 +63,7 @@ struct NifLibrary {
   std::vector<double> restart_times;    // monotonic seconds, for the policy
   bool gave_up = false;                 // the restart policy ran out
   std::uint32_t crashes = 0, restarts = 0;
+  std::atomic<std::uint64_t> calls{0};
   long deadline_ms = 0, dirty_deadline_ms = 0;  // per call; 0: none (policy.h)
 
   void* stub_handle = nullptr;
@@ -95,6 +96,12 @@ bool same_library(const NifLibrary* lib, const abi::LoadBuffer* buf);
 // The library a VM resource object belongs to, if it came from a live worker
 // of an isolated library (header checked); nullptr for a dead worker's.
 NifLibrary* resource_owner_if_current(void* vm_obj);
+
+// Calls fn for every open isolated library (under the registry's lock).
+void for_each_library(void (*fn)(NifLibrary*, void*), void* arg);
+
+// The restart policy in force (restart.cc).
+void restart_policy(int* max, double* seconds);
 
 // dlopen of an isolated library: the proxy stub's handle, or nullptr with
 // the error text for dlerror() in `err`.

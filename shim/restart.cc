@@ -49,6 +49,11 @@ double now_s() {
 
 }  // namespace
 
+void restart_policy(int* max, double* seconds) {
+  *max = policy().max;
+  *seconds = policy().seconds;
+}
+
 bool ensure_worker(NifLibrary* lib, ErlNifEnv* env, const char* fname, ERL_NIF_TERM* error) {
   if (lib->worker->alive()) return true;
   std::lock_guard<std::mutex> g(lib->restart_mu);

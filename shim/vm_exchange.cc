@@ -116,6 +116,7 @@ void report_crash(ErlNifEnv* env, NifLibrary* lib, Worker* w, const char* fname)
 
 ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlNifEnv* env,
                       int argc, const ERL_NIF_TERM argv[]) {
+  lib->calls.fetch_add(1, std::memory_order_relaxed);
   ERL_NIF_TERM restart_error;
   if (!ensure_worker(lib, env, fname, &restart_error)) return restart_error;
   Worker* w = lib->worker;

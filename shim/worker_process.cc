@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -200,6 +201,9 @@ bool Worker::spawn(Worker* previous, char* err, std::size_t errlen) {
     kill(pid_, SIGKILL);
     return false;
   }
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  started_ns_ = std::uint64_t(ts.tv_sec) * 1000000000u + std::uint64_t(ts.tv_nsec);
   log_debug("worker for %s: pid %d", name_, pid_);
   return true;
 }
@@ -207,6 +211,16 @@ bool Worker::spawn(Worker* previous, char* err, std::size_t errlen) {
 void Worker::kill_for_deadline(long ms) {
   long none = 0;
   if (deadline_killed_ms_.compare_exchange_strong(none, ms)) kill(pid_, SIGKILL);
+}
+
+void Worker::kill_on_demand() {
+  if (!killed_on_demand_.exchange(true)) kill(pid_, SIGKILL);
+}
+
+long Worker::uptime_ms() const {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return long((std::uint64_t(ts.tv_sec) * 1000000000u + std::uint64_t(ts.tv_nsec) - started_ns_) / 1000000u);
 }
 
 void Worker::reap() {
@@ -348,6 +362,8 @@ void Worker::on_death(int code, int status) {
   } else if (code == CLD_KILLED || code == CLD_DUMPED) {
     signal_ = status;
     std::snprintf(death_, sizeof death_, "signal %d (SIG%s)", status, sigabbrev_np(status) ? sigabbrev_np(status) : "?");
+  } else if (killed_on_demand_.load()) {
+    std::snprintf(death_, sizeof death_, "killed: restarted on demand (nifshim:restart/1)");
   } else if (long ms = deadline_killed_ms_.load(); ms > 0) {
     signal_ = SIGKILL;
     std::snprintf(death_, sizeof death_, "killed: a call ran past its deadline of %ld ms", ms);

@@ -46,6 +46,9 @@ class Worker {
   bool claim_report() { return !reported_.exchange(true); }
   // A call overran its deadline: the worker is killed (SIGKILL).
   void kill_for_deadline(long ms);
+  // nifshim:restart/1: the worker is killed so the next call starts afresh.
+  void kill_on_demand();
+  long uptime_ms() const;
   pid_t pid() const { return pid_; }
   bool alive() const { return !dead_.load(std::memory_order_acquire); }
   // How it died: "signal 11 (SIGSEGV)", "exit status 3", ...
@@ -102,6 +105,8 @@ class Worker {
   int exit_status_ = -1;
   std::atomic<long> deadline_killed_ms_{0};
   std::atomic<bool> reported_{false};
+  std::atomic<bool> killed_on_demand_{false};
+  std::uint64_t started_ns_ = 0;
 
   std::mutex mu_;                        // channels_, control socket, fd maps
   std::vector<abi::Channel*> channels_;  // every channel, for wake-ups on death

@@ -51,7 +51,7 @@ cases() ->
      end},
      {stream_reset_and_callback, fun() ->
          Parent = self(),
-         Other = spawn(fun() -> receive {go} -> Parent ! {got, compat_util:flush(1000)} end end),
+         Other = spawn(fun() -> receive {go} -> Parent ! {got, compat_util:flush(200)} end end),
          S0 = fxml_stream:new(self()),
          S1 = fxml_stream:parse(S0, <<"<s><a/>">>),
          S2 = fxml_stream:reset(S1),

@@ -175,11 +175,16 @@ compare(Lib0, NativeFile, IsoFile, JsonOut) ->
         {no, Why} -> io:format("ISOLATION ~p: ~ts~n", [Lib, fmt(Why)])
     end,
     RunState = fun({ok, _}) -> <<"ok">>; (E) -> bin(fmt(E)) end,
+    Rc = fun(V) -> case os:getenv(V) of false -> -1; S -> list_to_integer(S) end end,
+    Log = nifshim_log(os:getenv("COMPAT_ISO_STDERR")),
     Json = json_obj([{<<"library">>, {str, atom_to_binary(Lib)}},
                      {<<"total">>, Total},
                      {<<"native_pass">>, Pass(N)},
                      {<<"isolated_pass">>, Pass(I)},
                      {<<"native_run">>, {str, RunState(N)}},
+                     {<<"native_exit">>, Rc("COMPAT_NATIVE_RC")},
+                     {<<"isolated_exit">>, Rc("COMPAT_ISO_RC")},
+                     {<<"nifshim_log">>, {list, [json_str(L) || L <- Log]}},
                      {<<"isolated_run">>, {str, RunState(I)}},
                      {<<"identical">>, Total - length(Diffs)},
                      {<<"isolation_proven">>, Iso =:= yes},
@@ -195,6 +200,17 @@ compare(Lib0, NativeFile, IsoFile, JsonOut) ->
               [Lib, Total, Pass(N), Pass(I), Total - length(Diffs),
                case Iso of yes -> "yes"; _ -> "no" end]),
     erlang:halt(0).
+
+%% The isolated VM's stderr lines written by the shim or a worker.
+nifshim_log(false) -> [];
+nifshim_log(File) ->
+    case file:read_file(File) of
+        {ok, B} ->
+            Ls = [L || L <- binary:split(B, <<"\n">>, [global]),
+                       binary:match(L, [<<"nifshim[">>, <<"nifshim-worker">>]) =/= nomatch],
+            lists:sublist(Ls, 50);
+        _ -> []
+    end.
 
 read_results(F) ->
     case file:read_file(to_list(F)) of

@@ -2,6 +2,7 @@
 %% (tests/erlang/run_case.sh). Each exported case prints what it checked and
 %% halts with 0 (pass) or 1 (fail).
 -module(isolation_tests).
+-export([nifshim_module/0, nifshim_without_shim/0]).
 -export([crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/1]).
 -export([restart_resources/0, restart_limit/0, follows_cwd/0, only_in_worker/0, worker_cannot_start/0, killed_worker/0, compare/2, crash/1]).
 
@@ -252,6 +253,35 @@ usage() ->
             end,
     #{fds => length(Fds), threads => Field("Threads:"), erts_bytes => erlang:memory(total),
       rss_kb => Field("VmRSS:")}.
+
+%% The nifshim module: workers, a restart on demand, the policy.
+nifshim_module() ->
+    run(fun() ->
+        true = nifshim:active(),
+        alive = crash_nif:crash(none),
+        [#{state := running, pid := Pid, calls := Calls, restarts := 0, crashes := 0,
+           uptime_ms := Up, library := Lib}] = [W || #{name := "crash_nif"} = W <- nifshim:workers()],
+        true = Calls >= 1 andalso is_integer(Up) andalso lists:suffix("crash_nif.so", Lib),
+        integer_to_list(Pid) =:= worker_pid("nif:crash_nif") orelse fail("pid ~p is not the worker", [Pid]),
+        ok = nifshim:restart(crash_nif),
+        {error, not_found} = nifshim:restart(no_such_library),
+        timer:sleep(50),
+        alive = crash_nif:crash(none),
+        [#{state := running, pid := Pid2, restarts := 1, crashes := 1}] =
+            [W || #{name := "crash_nif"} = W <- nifshim:workers()],
+        Pid2 =/= Pid orelse fail("restart/1 did not replace the worker", []),
+        #{isolate := "*", restarts := {5, 10}, window_size := Size} = nifshim:policy(),
+        true = Size > 0,
+        io:format("nifshim_module: workers/0, restart/1 (~p -> ~p), policy/0~n", [Pid, Pid2])
+    end).
+
+%% Without the shim the module says so.
+nifshim_without_shim() ->
+    run(fun() ->
+        false = nifshim:active(),
+        {nifshim, not_active, #{reason := Text}} = try nifshim:workers() catch error:E -> E end,
+        io:format("nifshim_without_shim: ~s~n", [Text])
+    end).
 
 worker_pid(Prefix) ->
     [{Pid, _}] = [W || {_, C} = W <- children(os:getpid()), lists:prefix(lists:sublist(Prefix, 15), C)],

@@ -133,6 +133,15 @@ case "$case_name" in
     grep -q 'worker for api_terms_nif restarted' "$tmp/err" || fail "no log line for the restart"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  nifshim_module)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:nifshim_module().' || fail "exit $?"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  nifshim_without_shim)
+    ERL_LIBS=$NIFSHIM_ERL_LIBS plain_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:nifshim_without_shim().' \
+      || fail "exit $?"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
   crash_outside)
     shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:crash_outside().' || fail "exit $?"
     pass "$(tail -n 1 "$tmp/out")" ;;

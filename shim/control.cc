@@ -1,0 +1,128 @@
+// What the nifshim Erlang module asks of the shim (through its control NIF,
+// shim/erlang/nifshim/c_src): the workers, a restart on demand, the policy.
+// Each takes a process env and returns a term; the control NIF finds them
+// with dlsym, so a VM without the shim gets a clear error instead.
+#include <erl_nif.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "export.h"
+#include "nif_library.h"
+#include "real_enif.h"
+#include "shim_state.h"
+#include "worker_process.h"
+
+namespace nifshim {
+namespace {
+
+ERL_NIF_TERM not_active(ErlNifEnv* env) {
+  const RealEnif& e = real();
+  ERL_NIF_TERM t[2] = {e.make_atom(env, "nifshim_error"),
+                       e.make_string(env, "the shim is loaded but inert here (NIFSHIM_DISABLE, or no window)",
+                                     ERL_NIF_LATIN1)};
+  return e.make_tuple_from_array(env, t, 2);
+}
+
+struct MapBuilder {
+  ErlNifEnv* env;
+  ERL_NIF_TERM map;
+  explicit MapBuilder(ErlNifEnv* e) : env(e), map(real().make_new_map(e)) {}
+  MapBuilder& put(const char* k, ERL_NIF_TERM v) {
+    real().make_map_put(env, map, real().make_atom(env, k), v, &map);
+    return *this;
+  }
+  MapBuilder& str(const char* k, const char* v) { return put(k, real().make_string(env, v ? v : "", ERL_NIF_LATIN1)); }
+  MapBuilder& num(const char* k, long v) { return put(k, real().make_long(env, v)); }
+  MapBuilder& atom(const char* k, const char* v) { return put(k, real().make_atom(env, v)); }
+};
+
+struct ListAcc {
+  ErlNifEnv* env;
+  ERL_NIF_TERM items[1024];
+  unsigned n = 0;
+};
+
+void add_worker(NifLibrary* lib, void* arg) {
+  auto* acc = static_cast<ListAcc*>(arg);
+  if (acc->n == 1024) return;
+  Worker* w = lib->worker;
+  const char* state = lib->gave_up ? "gave_up" : w->alive() ? "running" : "dead";
+  acc->items[acc->n++] = MapBuilder(acc->env)
+                             .str("library", lib->path)
+                             .str("name", lib->name)
+                             .num("pid", w->pid())
+                             .atom("state", state)
+                             .num("calls", long(lib->calls.load()))
+                             .num("crashes", lib->crashes + (w->alive() ? 0 : 1))
+                             .num("restarts", lib->restarts)
+                             .num("uptime_ms", w->alive() ? w->uptime_ms() : 0)
+                             .map;
+}
+
+struct Find {
+  const char* name;
+  NifLibrary* found = nullptr;
+};
+
+void find_library(NifLibrary* lib, void* arg) {
+  auto* f = static_cast<Find*>(arg);
+  if (std::strcmp(lib->name, f->name) == 0 || std::strcmp(lib->path, f->name) == 0) f->found = lib;
+}
+
+const char* env_or(const char* name, const char* dflt) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : dflt;
+}
+
+}  // namespace
+}  // namespace nifshim
+
+using namespace nifshim;
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_workers(ErlNifEnv* env, int, const ERL_NIF_TERM[]) {
+  if (g_shim.active_mapper() == nullptr || !real_enif_init()) return not_active(env);
+  ListAcc acc{env, {}, 0};
+  for_each_library(add_worker, &acc);
+  return real().make_list_from_array(env, acc.items, acc.n);
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_restart(ErlNifEnv* env, int, const ERL_NIF_TERM argv[]) {
+  if (g_shim.active_mapper() == nullptr || !real_enif_init()) return not_active(env);
+  char name[4096];
+  if (real().get_string(env, argv[0], name, sizeof name, ERL_NIF_LATIN1) <= 0) return real().make_badarg(env);
+  Find f{name};
+  for_each_library(find_library, &f);
+  if (f.found == nullptr) {
+    ERL_NIF_TERM t[2] = {real().make_atom(env, "error"), real().make_atom(env, "not_found")};
+    return real().make_tuple_from_array(env, t, 2);
+  }
+  {
+    std::lock_guard<std::mutex> g(f.found->restart_mu);
+    f.found->gave_up = false;  // a restart on demand lifts restart_limit
+    f.found->restart_times.clear();
+  }
+  if (f.found->worker->alive()) f.found->worker->kill_on_demand();
+  return real().make_atom(env, "ok");
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_policy(ErlNifEnv* env, int, const ERL_NIF_TERM[]) {
+  if (g_shim.active_mapper() == nullptr || !real_enif_init()) return not_active(env);
+  int max;
+  double seconds;
+  restart_policy(&max, &seconds);
+  const Window& w = g_shim.active_mapper()->window();
+  ERL_NIF_TERM restarts[2] = {real().make_long(env, max), real().make_long(env, long(seconds))};
+  return MapBuilder(env)
+      .str("isolate", env_or("NIFSHIM_ISOLATE", "*"))
+      .str("no_isolate", env_or("NIFSHIM_NO_ISOLATE", ""))
+      .put("restarts", real().make_tuple_from_array(env, restarts, 2))
+      .str("deadline", env_or("NIFSHIM_DEADLINE", "none"))
+      .str("dirty_deadline", env_or("NIFSHIM_DIRTY_DEADLINE", "none"))
+      .str("worker_memory", env_or("NIFSHIM_WORKER_MEMORY", "unlimited"))
+      .str("worker_cpu", env_or("NIFSHIM_WORKER_CPU", "unlimited"))
+      .str("worker_arena", env_or("NIFSHIM_WORKER_ARENA", "4G"))
+      .num("window_base", long(w.base))
+      .num("window_size", long(w.size))
+      .map;
+}

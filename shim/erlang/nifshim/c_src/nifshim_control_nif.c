@@ -1,0 +1,42 @@
+/* nifshim_control: the NIF behind the nifshim Erlang module. The shim loads
+ * it natively (never isolated): it finds the shim's control functions in the
+ * VM's global scope, and says so when the VM runs without the shim. */
+#include <dlfcn.h>
+#include <erl_nif.h>
+
+typedef ERL_NIF_TERM (*control_fn)(ErlNifEnv*, int, const ERL_NIF_TERM[]);
+
+static ERL_NIF_TERM not_active(ErlNifEnv* env) {
+    return enif_make_tuple2(env, enif_make_atom(env, "nifshim_error"),
+                            enif_make_string(env,
+                                "the VM runs without libnifshim.so (start it with: nifshim run -- erl)",
+                                ERL_NIF_LATIN1));
+}
+
+static ERL_NIF_TERM forward(const char* sym, ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+    control_fn f = (control_fn)dlsym(RTLD_DEFAULT, sym);
+    return f ? f(env, argc, argv) : not_active(env);
+}
+
+static ERL_NIF_TERM workers(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+    return forward("nifshim_control_workers", env, argc, argv);
+}
+static ERL_NIF_TERM restart(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+    return forward("nifshim_control_restart", env, argc, argv);
+}
+static ERL_NIF_TERM policy(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+    return forward("nifshim_control_policy", env, argc, argv);
+}
+static ERL_NIF_TERM active(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+    ERL_NIF_TERM r = forward("nifshim_control_policy", env, argc, argv);
+    return enif_make_atom(env, enif_is_map(env, r) ? "true" : "false");
+}
+
+static ErlNifFunc funcs[] = {
+    {"control_workers", 0, workers, 0},
+    {"control_restart", 1, restart, 0},
+    {"control_policy", 0, policy, 0},
+    {"control_active", 0, active, 0},
+};
+
+ERL_NIF_INIT(nifshim, funcs, NULL, NULL, NULL, NULL)
