@@ -121,13 +121,20 @@ cases() ->
          end)
      end},
      {concurrent_readers, fun() ->
-         with_db([read_write], fun(B, _) ->
+         %% one writer fills the store; 16 processes each open it read-only
+         D = compat_util:tmpdir("bitcask"),
+         try
+             B = bitcask:open(D, [read_write]),
              [ok = bitcask:put(B, key(I), val(I)) || I <- lists:seq(1, 500)],
+             ok = bitcask:close(B),
              pmap(16, fun(P) ->
-                          digest([bitcask:get(B, key((P * 37 + I) rem 500 + 1))
-                                  || I <- lists:seq(1, 200)])
+                          R = bitcask:open(D, []),
+                          L = [bitcask:get(R, key((P * 37 + I) rem 500 + 1)) || I <- lists:seq(1, 200)],
+                          bitcask:close(R),
+                          digest(L)
                       end)
-         end)
+         after compat_util:rm_rf(D)
+         end
      end}].
 
 iter(B, Acc) ->

@@ -7,20 +7,21 @@
 libs() -> [jiffy, bitcask, fxml, stringprep, fast_yaml, fast_tls, iconv, mqtree,
            ezlib, xmpp, crypto, asn1, dyntrace].
 
-%% Library -> [{App, [SoBaseName]}]: the NIF libraries it is made of.
-sos(jiffy) -> [{jiffy, ["jiffy.so"]}];
-sos(bitcask) -> [{bitcask, ["bitcask.so"]}];
-sos(fxml) -> [{fast_xml, ["fxml.so", "fxml_stream.so"]}];
-sos(stringprep) -> [{stringprep, ["stringprep.so"]}];
-sos(fast_yaml) -> [{fast_yaml, ["fast_yaml.so"]}];
-sos(fast_tls) -> [{fast_tls, ["fast_tls.so", "p1_sha.so"]}];
-sos(iconv) -> [{iconv, ["iconv.so"]}];
-sos(mqtree) -> [{mqtree, ["mqtree.so"]}];
-sos(ezlib) -> [{ezlib, ["ezlib.so"]}];
-sos(xmpp) -> [{xmpp, ["jid.so", "xmpp_lang.so", "xmpp_uri.so"]}];
-sos(crypto) -> [{crypto, ["crypto.so"]}];
-sos(asn1) -> [{asn1, ["asn1rt_nif.so"]}];
-sos(dyntrace) -> [{runtime_tools, ["dyntrace.so"]}].
+%% Library -> [{Module, SoBaseName}]: its NIF libraries, each with the module
+%% that loads it (the .so lives in priv/ or priv/lib/ of the module's app dir).
+sos(jiffy) -> [{jiffy, "jiffy.so"}];
+sos(bitcask) -> [{bitcask, "bitcask.so"}];
+sos(fxml) -> [{fxml, "fxml.so"}, {fxml_stream, "fxml_stream.so"}];
+sos(stringprep) -> [{stringprep, "stringprep.so"}];
+sos(fast_yaml) -> [{fast_yaml, "fast_yaml.so"}];
+sos(fast_tls) -> [{fast_tls, "fast_tls.so"}, {p1_sha, "p1_sha.so"}];
+sos(iconv) -> [{iconv, "iconv.so"}];
+sos(mqtree) -> [{mqtree, "mqtree.so"}];
+sos(ezlib) -> [{ezlib, "ezlib.so"}];
+sos(xmpp) -> [{jid, "jid.so"}, {xmpp_lang, "xmpp_lang.so"}, {xmpp_uri, "xmpp_uri.so"}];
+sos(crypto) -> [{crypto, "crypto.so"}];
+sos(asn1) -> [{asn1rt_nif, "asn1rt_nif.so"}];
+sos(dyntrace) -> [{dyntrace, "dyntrace.so"}].
 
 run(Lib0, OutFile0) ->
     Lib = to_atom(Lib0),
@@ -61,53 +62,63 @@ run_case1(Parent, Name, F) ->
                                    Parent ! {self(), R}
                            end),
     receive
-        {P, R} -> erlang:demonitor(M, [flush]), {Name, R};
+        {P, R} -> erlang:demonitor(M, [flush]), {Name, scrub(R)};
         {'DOWN', M, process, P, Why} -> {Name, {crashed, exit, Why}}
     after 120000 ->
             exit(P, kill),
             {Name, {crashed, timeout, 120000}}
     end.
 
+%% Safety net: pids, refs and ports differ between any two VMs; a case should
+%% not return them, but if one does (an error term carrying a ref), keep the
+%% shape and drop the identity.
+scrub(T) when is_pid(T) -> '<pid>';
+scrub(T) when is_reference(T) -> '<ref>';
+scrub(T) when is_port(T) -> '<port>';
+scrub(T) when is_list(T) -> scrub_list(T);
+scrub(T) when is_tuple(T) -> list_to_tuple(scrub_list(tuple_to_list(T)));
+scrub(T) when is_map(T) -> maps:from_list(scrub_list(maps:to_list(T)));
+scrub(T) -> T.
+
+scrub_list([H | T]) -> [scrub(H) | scrub_list(T)];
+scrub_list(T) -> scrub(T).
+
 %% ---- isolation check -------------------------------------------------------
 
 check_isolation(Lib) ->
     try
-        Paths = lists:append([[filename:join(Dir, So) || So <- Sos,
-                                                         Dir <- priv_dirs(App)]
-                              || {App, Sos} <- sos(Lib)]),
-        Existing = [P || P <- Paths, filelib:is_regular(P)],
-        Loaded = [P || P <- Existing, module_loaded_for(P)],
+        %% a .so counts as loaded by this VM if the module that loads it is
+        %% loaded (its on_load / load_nif ran during the cases)
+        Found = [{Mod, so_path(Mod, So)} || {Mod, So} <- sos(Lib)],
+        Missing = [{no_so_file, Mod} || {Mod, false} <- Found],
+        Loaded = [P || {Mod, P} <- Found, P =/= false, erlang:module_loaded(Mod)],
         Own = maps_of(os:getpid()),
         Kids = [K || K <- children(os:getpid()), is_worker(K)],
         KidMaps = [{K, maps_of(K)} || K <- Kids],
         Problems =
+            Missing ++
             [{in_vm, filename:basename(P)} || P <- Loaded, mapped(P, Own)] ++
             [{not_in_worker, filename:basename(P)}
              || P <- Loaded, not lists:any(fun({_, Mp}) -> mapped(P, Mp) end, KidMaps)],
         case {Loaded, Problems} of
-            {[], _} -> {failed, {no_library_loaded, [filename:basename(P) || P <- Existing]}};
+            {[], _} -> {failed, {no_library_loaded, Missing}};
             {_, []} -> ok;
             _ -> {failed, Problems}
         end
     catch C:R -> {failed, {C, R}}
     end.
 
-priv_dirs(App) ->
-    case code:lib_dir(App) of
-        {error, _} -> [];
-        D -> [filename:join(D, "priv"), filename:join([D, "priv", "lib"])]
+so_path(Mod, So) ->
+    case code:which(Mod) of
+        F when is_list(F) ->
+            AppDir = filename:dirname(filename:dirname(F)),
+            Cands = [filename:join([AppDir, "priv", So]), filename:join([AppDir, "priv", "lib", So])],
+            case [C || C <- Cands, filelib:is_regular(C)] of
+                [C | _] -> C;
+                [] -> false
+            end;
+        _ -> false
     end.
-
-%% A .so counts as "loaded by this VM" if its module-level NIF is loaded.
-%% The .so name equals the NIF module name for all libraries here; a native
-%% load maps it into the VM, an isolated one into a worker: either way we
-%% check where it is. We consider it loaded if the module is loaded and
-%% erlang:module_loaded + a NIF function works, which amounts to the module
-%% being loaded (its on_load/load_nif ran).
-module_loaded_for(Path) ->
-    Mod = list_to_atom(filename:basename(Path, ".so")),
-    Name = case Mod of asn1rt_nif -> asn1rt_nif; M -> M end,
-    erlang:module_loaded(Name).
 
 maps_of(Pid) ->
     case file:read_file("/proc/" ++ Pid ++ "/maps") of
