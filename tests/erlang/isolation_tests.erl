@@ -2,7 +2,7 @@
 %% (tests/erlang/run_case.sh). Each exported case prints what it checked and
 %% halts with 0 (pass) or 1 (fail).
 -module(isolation_tests).
--export([nifshim_module/0, nifshim_without_shim/0]).
+-export([nifshim_module/0, nifshim_without_shim/0, dead_upgrade/0, cpu_limit/0, worker_pid/1]).
 -export([crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/2]).
 -export([restart_resources/0, restart_limit/0, follows_cwd/0, only_in_worker/0, worker_cannot_start/0, killed_worker/0, compare/2, crash/1]).
 
@@ -222,14 +222,19 @@ cycles(N, RssLimitKiB) ->
     run(fun() ->
         Cycle = fun() ->
                     {nifshim, worker_crashed, _} = try crash_nif:crash(segv) catch error:E -> E end,
-                    alive = crash_nif:crash(none)
+                    T = erlang:monotonic_time(microsecond),
+                    alive = crash_nif:crash(none),  % served by a restarted worker
+                    erlang:monotonic_time(microsecond) - T
                 end,
         [Cycle() || _ <- lists:seq(1, 20)],  % warm up: channels, caches, logger
         erlang:garbage_collect(),
         Before = usage(),
         T0 = erlang:monotonic_time(millisecond),
-        [Cycle() || _ <- lists:seq(1, N)],
+        Latencies = lists:sort([Cycle() || _ <- lists:seq(1, N)]),
         Ms = erlang:monotonic_time(millisecond) - T0,
+        Zombies = [P || {P, _} <- children(os:getpid()),
+                        string:find(os:cmd("cat /proc/" ++ P ++ "/stat"), ") Z ") =/= nomatch],
+        Zombies =:= [] orelse fail("zombies: ~p", [Zombies]),
         erlang:garbage_collect(),
         After = usage(),
         #{fds := F0, threads := Th0, erts_bytes := E0, rss_kb := R0} = Before,
@@ -238,9 +243,11 @@ cycles(N, RssLimitKiB) ->
         Th1 =< Th0 orelse fail("threads grew: ~p -> ~p", [Th0, Th1]),
         E1 - E0 < 4 bsl 20 orelse fail("ERTS memory grew by ~p bytes", [E1 - E0]),
         R1 - R0 < RssLimitKiB orelse fail("RSS grew by ~p KiB", [R1 - R0]),
-        io:format("cycles: ~p crash/restart cycles in ~p ms (~p ms each); fds ~p -> ~p, threads ~p -> ~p, "
-                  "ERTS memory ~w bytes, RSS ~w KiB~n",
-                  [N, Ms, Ms div N, F0, F1, Th0, Th1, E1 - E0, R1 - R0])
+        io:format("cycles: ~p crash/restart cycles in ~p ms; restart latency (crash to the next call "
+                  "served) median ~p us, p90 ~p us; fds ~p -> ~p, threads ~p -> ~p, "
+                  "ERTS memory ~w bytes, RSS ~w KiB, no zombies~n",
+                  [N, Ms, lists:nth(N div 2, Latencies), lists:nth(N * 9 div 10, Latencies),
+                   F0, F1, Th0, Th1, E1 - E0, R1 - R0])
     end).
 
 usage() ->
@@ -253,6 +260,39 @@ usage() ->
             end,
     #{fds => length(Fds), threads => Field("Threads:"), erts_bytes => erlang:memory(total),
       rss_kb => Field("VmRSS:")}.
+
+%% Upgrade and unload with a dead worker: the upgrade restarts it first, the
+%% unload of a dead instance just lets the module go.
+dead_upgrade() ->
+    run(fun() ->
+        {1, _, _, _, _, _, _} = api_upgrade:info(),
+        os:cmd("kill -9 " ++ worker_pid("nif:api_upgrade")),
+        timer:sleep(100),
+        {module, api_upgrade} = code:load_file(api_upgrade),  % upgrade callback: restarts
+        R = api_upgrade:new(9),
+        {_, 9} = api_upgrade:get(R),
+        true = code:soft_purge(api_upgrade) orelse code:purge(api_upgrade),
+        os:cmd("kill -9 " ++ worker_pid("nif:api_upgrade")),
+        timer:sleep(100),
+        true = code:delete(api_upgrade),
+        _ = code:purge(api_upgrade),                           % unload with a dead worker
+        {module, api_upgrade} = code:load_file(api_upgrade),  % and loading it afresh works
+        {_, 5} = api_upgrade:get(api_upgrade:new(5)),
+        io:format("dead_upgrade: upgrade, purge and reload with a dead worker~n")
+    end).
+
+%% NIFSHIM_WORKER_CPU=1 (set by the driver): a spinning NIF is stopped by the
+%% CPU limit (SIGXCPU) and only its worker dies; the worker has NoNewPrivs.
+cpu_limit() ->
+    run(fun() ->
+        alive = crash_nif:crash(none),
+        Status = os:cmd("cat /proc/" ++ worker_pid("nif:crash_nif") ++ "/status"),
+        string:find(Status, "NoNewPrivs:\t1") =/= nomatch orelse fail("no NoNewPrivs", []),
+        {nifshim, worker_crashed, #{signal := Sig}} = try crash_nif:crash(spin) catch error:E -> E end,
+        Sig =:= 'SIGXCPU' orelse Sig =:= 'SIGKILL' orelse fail("stopped by ~p", [Sig]),
+        alive = crash_nif:crash(none),
+        io:format("cpu_limit: the spinning NIF was stopped by ~p; NoNewPrivs is set~n", [Sig])
+    end).
 
 %% The nifshim module: workers, a restart on demand, the policy.
 nifshim_module() ->

@@ -133,6 +133,29 @@ case "$case_name" in
     grep -q 'worker for api_terms_nif restarted' "$tmp/err" || fail "no log line for the restart"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  dead_upgrade)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:dead_upgrade().' || fail "exit $?"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  cpu_limit)
+    NIFSHIM_WORKER_CPU=1 shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:cpu_limit().' || fail "exit $?"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  dies_with_vm)
+    # kill -9 the VM: its workers follow (PR_SET_PDEATHSIG), none is left behind.
+    "$NIFSHIM_LAUNCHER" run -- erl -noshell -pa "$ebin" \
+      -eval 'alive = crash_nif:crash(none), io:format("~s~n", [isolation_tests:worker_pid("nif:crash_nif")]), timer:sleep(60000).' \
+      >"$tmp/out" 2>"$tmp/err" &
+    for _ in $(seq 100); do [ -s "$tmp/out" ] && break; sleep 0.1; done
+    worker=$(head -n 1 "$tmp/out")
+    [ -n "$worker" ] && kill -0 "$worker" 2>/dev/null || fail "no worker started"
+    beam=$(awk '{print $4}' "/proc/$worker/stat")
+    kill -9 "$beam"
+    for _ in $(seq 50); do kill -0 "$worker" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$worker" 2>/dev/null && fail "worker $worker outlived its VM $beam"
+    wait 2>/dev/null
+    pass "worker $worker died with its VM $beam" ;;
+
   nifshim_module)
     shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:nifshim_module().' || fail "exit $?"
     pass "$(tail -n 1 "$tmp/out")" ;;

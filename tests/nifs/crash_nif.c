@@ -50,6 +50,7 @@ static ERL_NIF_TERM crash(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     else if (!strcmp(how, "_exit")) { _exit(4); }
     else if (!strcmp(how, "none")) { return enif_make_atom(env, "alive"); }
     else if (!strcmp(how, "hang")) { sleep(30); return enif_make_atom(env, "woke"); }
+    else if (!strcmp(how, "spin")) { for (volatile unsigned long i = 0;; ++i) {} }
     else if (!strcmp(how, "oom")) {  /* grows until malloc fails, then aborts, as most code does */
         for (;;) { char* p = malloc(1 << 20); if (!p) abort(); memset(p, 1, 1 << 20); }
     }
