@@ -14,17 +14,16 @@ ERL_NIF_TERM make_error_term(ErlNifEnv* env, const char* kind, std::initializer_
   return e.make_tuple_from_array(env, t, 3);
 }
 
-void send_logger_report(ErlNifEnv* env, const char* level, ERL_NIF_TERM report) {
+void send_logger_report(ErlNifEnv* caller, ErlNifEnv* env, const char* level, ERL_NIF_TERM report) {
   const RealEnif& e = real();
   ErlNifPid proxy;
-  if (!e.whereis_pid(env, e.make_atom(env, "logger_proxy"), &proxy)) return;
-  ERL_NIF_TERM domain = e.make_list_from_array(env, nullptr, 0);
+  if (!e.whereis_pid(caller, e.make_atom(env, "logger_proxy"), &proxy)) return;
   ERL_NIF_TERM nifshim = e.make_atom(env, "nifshim");
-  domain = e.make_list_from_array(env, &nifshim, 1);
+  ERL_NIF_TERM domain = e.make_list_from_array(env, &nifshim, 1);
   ERL_NIF_TERM meta = e.make_new_map(env);
   e.make_map_put(env, meta, e.make_atom(env, "domain"), domain, &meta);
   ERL_NIF_TERM msg[4] = {e.make_atom(env, "log"), e.make_atom(env, level), report, meta};
-  e.send(env, &proxy, nullptr, e.make_tuple_from_array(env, msg, 4));
+  e.send(caller, &proxy, caller ? nullptr : env, e.make_tuple_from_array(env, msg, 4));
 }
 
 ERL_NIF_TERM make_info_map(ErlNifEnv* env, std::initializer_list<ErrField> f) {

@@ -29,8 +29,9 @@ ERL_NIF_TERM make_info_map(ErlNifEnv* env, std::initializer_list<ErrField> f);
 ERL_NIF_TERM make_error_term(ErlNifEnv* env, const char* kind, std::initializer_list<ErrField> f);
 
 // A logger report (logger:log(Level, Report, #{domain => [nifshim]})) sent
-// through the VM's logger_proxy process, from any process env.
-void send_logger_report(ErlNifEnv* env, const char* level, ERL_NIF_TERM report);
+// through the VM's logger_proxy process: `caller` is a process env, or null
+// on an ERTS thread, where the terms live in `msg_env`.
+void send_logger_report(ErlNifEnv* caller, ErlNifEnv* msg_env, const char* level, ERL_NIF_TERM report);
 
 // Logs and raises {nifshim, Kind, #{...}}; returns what the NIF must return.
 ERL_NIF_TERM raise_error(ErlNifEnv* env, const char* kind, std::initializer_list<ErrField> f);

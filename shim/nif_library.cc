@@ -277,6 +277,7 @@ bool start_and_load(NifLibrary* lib, Worker* previous, abi::LoadBuffer** out, ch
   lib->worker = Worker::start(lib->path, lib->name, previous, err, errlen);
   if (lib->worker == nullptr) return false;
   lib->worker->set_owner(lib);
+  lib->worker->set_report_library(lib->path);
   void* mem = g_shim.active_mapper()->map(kLoadBufferSize, PROT_READ | PROT_WRITE, 0);
   if (mem == MAP_FAILED) {
     std::snprintf(err, errlen, "nifshim: no room in the window for the load buffer");

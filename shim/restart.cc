@@ -61,7 +61,6 @@ bool ensure_worker(NifLibrary* lib, ErlNifEnv* env, const char* fname, ERL_NIF_T
   Worker* dead = lib->worker;
   dead->reap();
   ++lib->crashes;
-  report_crash(env, lib, dead, fname);  // if no caller saw it die (a crash between calls)
   const Policy& p = policy();
   const double now = now_s();
   auto& times = lib->restart_times;

@@ -93,7 +93,6 @@ void crash_facts(Worker* w, char* signame, std::size_t len, const abi::CrashReco
 // {nifshim, worker_crashed, #{library, function, pid, reason, signal,
 // fault_address, exit_status, backtrace}}: what the worker's crash record says.
 ERL_NIF_TERM raise_crash(ErlNifEnv* env, NifLibrary* lib, Worker* w, const char* fname) {
-  report_crash(env, lib, w, fname);
   char signame[16];
   const abi::CrashRecord* rec;
   long frames;
@@ -102,17 +101,6 @@ ERL_NIF_TERM raise_crash(ErlNifEnv* env, NifLibrary* lib, Worker* w, const char*
 }
 
 }  // namespace
-
-void report_crash(ErlNifEnv* env, NifLibrary* lib, Worker* w, const char* fname) {
-  if (!w->claim_report()) return;  // one report per death, whoever sees it first
-  char signame[16];
-  const abi::CrashRecord* rec;
-  long frames;
-  crash_facts(w, signame, sizeof signame, &rec, &frames);
-  ERL_NIF_TERM report = make_info_map(
-      env, {err_atom("what", "nifshim_worker_crash"), NIFSHIM_CRASH_FIELDS(lib, w, fname, signame, rec, frames)});
-  send_logger_report(env, "error", report);
-}
 
 ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlNifEnv* env,
                       int argc, const ERL_NIF_TERM argv[]) {
@@ -145,7 +133,10 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   const bool dirty = tt == ERL_NIF_THR_DIRTY_CPU_SCHEDULER || tt == ERL_NIF_THR_DIRTY_IO_SCHEDULER;
   const long deadline = dirty ? lib->dirty_deadline_ms : lib->deadline_ms;
   bool expired = false;
-  if (!exchange(w, c, top, deadline, &expired)) {
+  w->set_inflight(fname);
+  const bool answered = exchange(w, c, top, deadline, &expired);
+  w->set_inflight(nullptr);
+  if (!answered) {
     if (expired) {
       // The worker is being killed: let its death land before this process
       // calls again (bounded; SIGKILL takes effect in milliseconds).

@@ -20,9 +20,6 @@ struct NifLibrary;
 ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlNifEnv* env,
                       int argc, const ERL_NIF_TERM argv[]);
 
-// Reports a worker's death as an Erlang logger report (once per death).
-void report_crash(ErlNifEnv* env, NifLibrary* lib, Worker* w, const char* fname);
-
 // Runs a resource callback in the worker; false if the worker is gone.
 bool call_callback(Worker* w, abi::CallbackKind kind, std::uint64_t fn, ErlNifEnv* env,
                    void* obj, std::uint64_t arg2, std::uint64_t arg3,

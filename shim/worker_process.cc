@@ -21,6 +21,7 @@
 
 #include "channel.h"
 #include "enif_serve.h"
+#include "error_terms.h"
 #include "fd_passing.h"
 #include "log.h"
 #include "real_enif.h"
@@ -76,16 +77,19 @@ struct TlsChannel {
   std::uint64_t serial;
   abi::Channel* channel;
   std::uint64_t top;
+  int slot;  // this thread's in-flight slot in the worker
 };
 constexpr int kTlsChannels = 64;
 thread_local TlsChannel t_channels[kTlsChannels];
 thread_local int t_nchannels = 0;
 
-TlsChannel* tls_add(std::uint64_t serial, abi::Channel* c) {
+TlsChannel* tls_add(std::uint64_t serial, abi::Channel* c, int slot) {
   int i = t_nchannels < kTlsChannels ? t_nchannels++ : int(serial % kTlsChannels);
-  t_channels[i] = TlsChannel{serial, c, 0};
+  t_channels[i] = TlsChannel{serial, c, 0, slot};
   return &t_channels[i];
 }
+
+thread_local TlsChannel* t_last = nullptr;  // the entry thread_channel() found last
 
 bool worker_alive(void* w) { return static_cast<Worker*>(w)->alive(); }
 
@@ -100,9 +104,13 @@ Worker* Worker::start(const char* path, const char* name, Worker* previous, char
     delete w;
     return nullptr;
   }
-  pthread_t mon;
-  pthread_create(&mon, nullptr, monitor_main, w);
-  pthread_detach(mon);
+  // An ERTS thread: it may send the crash report (enif_send with a NULL env).
+  if (real().thread_create(const_cast<char*>("nifshim_monitor"), &w->monitor_tid_, monitor_main, w,
+                           nullptr) != 0) {
+    std::snprintf(err, errlen, "nifshim: cannot create the monitor thread for %s", path);
+    kill(w->pid_, SIGKILL);
+    return nullptr;
+  }
 
   // Threads the NIF creates send their requests here; an ERTS thread serves them.
   w->service_ = w->new_channel(abi::kSideWorker);
@@ -227,6 +235,7 @@ void Worker::reap() {
   if (reaped_ || alive()) return;
   reaped_ = true;
   real().thread_join(service_tid_, nullptr);  // it left its loop when the worker died
+  real().thread_join(monitor_tid_, nullptr);  // it returned after recording the death
   std::lock_guard<std::mutex> g(mu_);
   // Every waiter left when the channels were abandoned; a straggler would
   // read a zero message and give up. The pages go back to the system.
@@ -279,6 +288,7 @@ abi::Channel* Worker::new_channel(abi::Side first) {
 abi::Channel* Worker::thread_channel(std::uint64_t** top) {
   for (int i = 0; i < t_nchannels; ++i)
     if (t_channels[i].serial == serial_) {
+      t_last = &t_channels[i];
       *top = &t_channels[i].top;
       return t_channels[i].channel;
     }
@@ -290,9 +300,15 @@ abi::Channel* Worker::thread_channel(std::uint64_t** top) {
     log_error("worker for %s: cannot open a channel for this thread", name_);
     return nullptr;
   }
-  TlsChannel* t = tls_add(serial_, c);
+  TlsChannel* t = tls_add(serial_, c, next_slot_.fetch_add(1) % kMaxInflight);
+  t_last = t;
   *top = &t->top;
   return c;
+}
+
+void Worker::set_inflight(const char* fname) {
+  if (t_last != nullptr && t_last->serial == serial_)
+    inflight_[t_last->slot].store(fname, std::memory_order_relaxed);
 }
 
 int Worker::vm_fd_for(int worker_fd, bool sent) {
@@ -382,6 +398,7 @@ void Worker::on_death(int code, int status) {
     }
   }
   if (!closing_) {
+    report_death();
     log_error("worker for %s (pid %d) died: %s", name_, pid_, death_);
     if (state == abi::kCrashSignal)
       for (std::uint32_t i = 0; i < last_crash_.nframes && i < abi::kCrashFrames; ++i)
@@ -389,9 +406,32 @@ void Worker::on_death(int code, int status) {
   }
 }
 
+// One logger report per death, from this (ERTS) thread: the same fields as
+// the worker_crashed exception; `function` is a call that was in flight.
+void Worker::report_death() {
+  const char* fname = "undefined";
+  for (auto& f : inflight_)
+    if (const char* n = f.load(std::memory_order_relaxed)) {
+      fname = n;
+      break;
+    }
+  char signame[16] = "none";
+  if (signal_ > 0) std::snprintf(signame, sizeof signame, "SIG%s", sigabbrev_np(signal_) ? sigabbrev_np(signal_) : "?");
+  long frames = signal_ > 0 && last_crash_.state == abi::kCrashSignal ? long(last_crash_.nframes) : 0;
+  ErlNifEnv* env = real().alloc_env();
+  ERL_NIF_TERM report = make_info_map(
+      env, {err_atom("what", "nifshim_worker_crash"), err_string("library", report_library_),
+            err_atom("function", fname), err_int("pid", pid_), err_string("reason", death_),
+            err_atom("signal", signame), err_int("fault_address", long(fault_address_)),
+            err_int("exit_status", exit_status_),
+            err_strings("backtrace", last_crash_.text[0], frames, sizeof last_crash_.text[0])});
+  send_logger_report(nullptr, env, "error", report);
+  real().free_env(env);
+}
+
 void* Worker::service_main(void* self) {
   auto* w = static_cast<Worker*>(self);
-  TlsChannel* t = tls_add(w->serial_, w->service_);
+  TlsChannel* t = tls_add(w->serial_, w->service_, 0);
   abi::Channel* c = w->service_;
   while (channel_wait(c, abi::kSideVm, kSpinNs, 1000, worker_alive, w)) {
     if (c->msg.kind != abi::Msg::kEnif) {

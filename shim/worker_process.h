@@ -42,8 +42,6 @@ class Worker {
   // After death: joins its service thread and closes its descriptors (the
   // restart that replaces it calls this; idempotent).
   void reap();
-  // True for the first caller only: who reports this death to logger.
-  bool claim_report() { return !reported_.exchange(true); }
   // A call overran its deadline: the worker is killed (SIGKILL).
   void kill_for_deadline(long ms);
   // nifshim:restart/1: the worker is killed so the next call starts afresh.
@@ -67,6 +65,13 @@ class Worker {
   // where this thread's next message starts in its data area. nullptr if the
   // worker is dead or the channel cannot be opened.
   abi::Channel* thread_channel(std::uint64_t** top);
+
+  // The NIF function the calling thread is running in this worker (for the
+  // crash report of a death nobody is waiting on). Set around each call.
+  void set_inflight(const char* fname);
+
+  // How the crash report names the library (set by its opener; not owned).
+  void set_report_library(const char* path) { report_library_ = path; }
 
   // enif_select: the VM's copy of the worker's descriptor (received over the
   // fd socket if `sent`), and the way back for the stop callback.
@@ -104,8 +109,13 @@ class Worker {
   std::uint64_t fault_address_ = 0;
   int exit_status_ = -1;
   std::atomic<long> deadline_killed_ms_{0};
-  std::atomic<bool> reported_{false};
   std::atomic<bool> killed_on_demand_{false};
+  static constexpr int kMaxInflight = 64;
+  std::atomic<const char*> inflight_[kMaxInflight] = {};
+  std::atomic<int> next_slot_{0};
+  const char* report_library_ = "";
+  ErlNifTid monitor_tid_{};
+  void report_death();
   std::uint64_t started_ns_ = 0;
 
   std::mutex mu_;                        // channels_, control socket, fd maps

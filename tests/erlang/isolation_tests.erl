@@ -165,10 +165,16 @@ logger_report() ->
         receive
             {logged, error, #{what := nifshim_worker_crash} = Report} ->
                 [maps:get(K, Info) =:= maps:get(K, Report) orelse fail("~p differs", [K])
-                 || K <- [library, function, pid, reason, signal, fault_address, exit_status, backtrace]],
-                io:format("logger_report: ~P~n", [Report, 12])
+                 || K <- [library, function, pid, reason, signal, fault_address, exit_status, backtrace]]
         after 5000 -> fail("no logger report", [])
-        end
+        end,
+        %% A crash nobody is calling into (a NIF thread) is reported too.
+        started = crash_nif:crash(thread),
+        receive
+            {logged, error, #{what := nifshim_worker_crash, function := undefined, signal := 'SIGSEGV'}} -> ok
+        after 5000 -> fail("no logger report for a crash outside a call", [])
+        end,
+        io:format("logger_report: crashes in and outside a call reported with the exception's fields~n")
     end).
 
 log(#{level := Level, msg := {report, Report}}, #{config := #{pid := Pid}}) ->
