@@ -398,19 +398,6 @@ run(F) ->
 
 fail(Fmt, Args) -> throw({test_failed, io_lib:format(Fmt, Args)}).
 
-maps_of(Pid) -> os:cmd("cat /proc/" ++ Pid ++ "/maps 2>/dev/null").
+maps_of(Pid) -> proc_util:read(Pid, "maps").
 
-children(Pid) ->
-    {ok, Names} = file:list_dir("/proc"),
-    [{P, Comm} || P <- Names, lists:all(fun(C) -> C >= $0 andalso C =< $9 end, P),
-                  {Parent, Comm} <- [stat(P)], Parent =:= Pid].
-
-stat(P) ->
-    case string:trim(os:cmd("cat /proc/" ++ P ++ "/stat 2>/dev/null")) of
-        "" -> [];
-        S ->
-            [_, AfterComm] = string:split(S, "("),
-            [Comm, Rest] = string:split(AfterComm, ") ", trailing),
-            [_State, Parent | _] = string:split(Rest, " ", all),
-            {Parent, Comm}
-    end.
+children(Pid) -> proc_util:children(Pid).

@@ -43,6 +43,12 @@ compare_native_isolated() { local mod=$1
   pass "$(tail -n 1 "$tmp/cmp.out")"
 }
 
+# isolation_tests:FUN() in a VM with the shim; optional VAR=VALUE first.
+isolation_case() { local fun=$1; shift
+  ( [ $# -eq 0 ] || export "$@"; shim_erl "$tmp/out" "$tmp/err" -eval "isolation_tests:$fun()." ) \
+    || fail "exit $?"
+}
+
 case "$case_name" in
   boot_halt)
     shim_erl "$tmp/out" "$tmp/err" -eval 'halt().' || fail "halt() exited $?"
@@ -112,12 +118,12 @@ case "$case_name" in
     compare_native_isolated api_load_errors ;;
 
   follows_cwd)
-    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:follows_cwd().' || fail "exit $?"
+    isolation_case follows_cwd
     clean_stderr "$tmp/err"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   only_in_worker)
-    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:only_in_worker().' || fail "exit $?"
+    isolation_case only_in_worker
     clean_stderr "$tmp/err"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
@@ -134,11 +140,11 @@ case "$case_name" in
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   dead_upgrade)
-    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:dead_upgrade().' || fail "exit $?"
+    isolation_case dead_upgrade
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   cpu_limit)
-    NIFSHIM_WORKER_CPU=1 shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:cpu_limit().' || fail "exit $?"
+    isolation_case cpu_limit NIFSHIM_WORKER_CPU=1
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   dies_with_vm)
@@ -157,7 +163,7 @@ case "$case_name" in
     pass "worker $worker died with its VM $beam" ;;
 
   nifshim_module)
-    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:nifshim_module().' || fail "exit $?"
+    isolation_case nifshim_module
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   nifshim_without_shim)
@@ -166,7 +172,7 @@ case "$case_name" in
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   crash_outside)
-    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:crash_outside().' || fail "exit $?"
+    isolation_case crash_outside
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   deadline)
@@ -183,7 +189,7 @@ case "$case_name" in
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   logger_report)
-    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:logger_report().' || fail "exit $?"
+    isolation_case logger_report
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   storm)
@@ -199,7 +205,7 @@ case "$case_name" in
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   restart_resources)
-    shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:restart_resources().' || fail "exit $?"
+    isolation_case restart_resources
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   restart_limit)

@@ -204,7 +204,7 @@ run(F) ->
 
 fail(Fmt, Args) -> throw({test_failed, io_lib:format(Fmt, Args)}).
 
-read_proc(Pid, What) -> os:cmd("cat /proc/" ++ Pid ++ "/" ++ What ++ " 2>/dev/null").
+read_proc(Pid, What) -> proc_util:read(Pid, What).
 
 window_ranges(Pid) ->
     [begin
@@ -215,29 +215,6 @@ window_ranges(Pid) ->
 
 in_ranges(A, Ranges) -> lists:any(fun({Lo, Hi}) -> A >= Lo andalso A < Hi end, Ranges).
 
-%% Processes below Pid, as [{PidString, Comm}].
-descendants(Pid) ->
-    Procs = [{P, Parent, Comm} || P <- all_pids(), {Parent, Comm} <- [stat(P)]],
-    descendants([Pid], Procs, []).
+descendants(Pid) -> proc_util:descendants(Pid).
 
-descendants([], _, Acc) -> Acc;
-descendants([P | Rest], Procs, Acc) ->
-    Kids = [{C, Comm} || {C, Parent, Comm} <- Procs, Parent =:= P],
-    descendants(Rest ++ [C || {C, _} <- Kids], Procs, Acc ++ Kids).
-
-pids_named(Name) -> [P || P <- all_pids(), {_, Comm} <- [stat(P)], Comm =:= Name].
-
-all_pids() ->
-    {ok, Names} = file:list_dir("/proc"),
-    [N || N <- Names, lists:all(fun(C) -> C >= $0 andalso C =< $9 end, N)].
-
-%% {ParentPid, Comm} from /proc/PID/stat, or nothing if the process is gone.
-stat(P) ->
-    case string:trim(read_proc(P, "stat")) of
-        "" -> [];
-        S ->
-            [_, AfterComm0] = string:split(S, "("),
-            [Comm, Rest] = string:split(AfterComm0, ") ", trailing),
-            [_State, Parent | _] = string:split(Rest, " ", all),
-            {Parent, Comm}
-    end.
+pids_named(Name) -> proc_util:pids_named(Name).
