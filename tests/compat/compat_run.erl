@@ -61,13 +61,36 @@ run_case1(Parent, Name, F) ->
                                        end,
                                    Parent ! {self(), R}
                            end),
+    wait_case(P, M, Name, 0).
+
+%% Waits for the case; every 20 s without an answer, writes what every
+%% process of the VM is doing to stderr; gives up after 100 s.
+wait_case(P, _M, Name, Waited) when Waited >= 100000 ->
+    exit(P, kill),
+    {Name, {crashed, timeout, Waited}};
+wait_case(P, M, Name, Waited) ->
     receive
         {P, R} -> erlang:demonitor(M, [flush]), {Name, scrub(R)};
-        {'DOWN', M, process, P, Why} -> {Name, {crashed, exit, Why}}
-    after 120000 ->
-            exit(P, kill),
-            {Name, {crashed, timeout, 120000}}
+        {'DOWN', M, process, P, Why} -> {Name, {crashed, exit, scrub(Why)}}
+    after 20000 ->
+            dump_processes(Name, Waited + 20000),
+            wait_case(P, M, Name, Waited + 20000)
     end.
+
+dump_processes(Name, Waited) ->
+    io:format(standard_error, "compat_run: case ~p still running after ~b ms; processes:~n",
+              [Name, Waited]),
+    [case process_info(Q, [current_stacktrace, reductions, status, message_queue_len,
+                           total_heap_size, initial_call]) of
+         undefined -> ok;
+         Info ->
+             {reductions, Red} = lists:keyfind(reductions, 1, Info),
+             case Red > 100000 orelse element(2, lists:keyfind(status, 1, Info)) =/= waiting of
+                 true -> io:format(standard_error, "  ~p ~P~n", [Q, Info, 60]);
+                 false -> ok
+             end
+     end || Q <- processes()],
+    ok.
 
 %% Safety net: pids, refs and ports differ between any two VMs; a case should
 %% not return them, but if one does (an error term carrying a ref), keep the
@@ -80,8 +103,9 @@ scrub(T) when is_tuple(T) -> list_to_tuple(scrub_list(tuple_to_list(T)));
 scrub(T) when is_map(T) -> maps:from_list(scrub_list(maps:to_list(T)));
 scrub(T) -> T.
 
+scrub_list([]) -> [];
 scrub_list([H | T]) -> [scrub(H) | scrub_list(T)];
-scrub_list(T) -> scrub(T).
+scrub_list(T) -> scrub(T).  % improper tail
 
 %% ---- isolation check -------------------------------------------------------
 
