@@ -32,6 +32,21 @@ namespace {
 std::mutex g_libs_mu;
 std::vector<NifLibrary*>& g_libs = *new std::vector<NifLibrary*>;
 
+// Every library ever opened, append-only, for lock-free identity checks.
+constexpr int kMaxKnown = 4096;
+std::atomic<NifLibrary*> g_known[kMaxKnown];
+std::atomic<int> g_known_n{0};
+
+void remember(NifLibrary* lib) {
+  int i = g_known_n.load();
+  if (i >= kMaxKnown) {
+    log_error("more than %d isolated libraries opened: resources of %s are not checked", kMaxKnown, lib->path);
+    return;
+  }
+  g_known[i].store(lib, std::memory_order_relaxed);
+  g_known_n.store(i + 1, std::memory_order_release);  // opens are serialised by the loader
+}
+
 constexpr std::size_t kMaxFuncs = 4096;
 constexpr std::size_t kLoadBufferSize =
     sizeof(abi::LoadBuffer) + (kMaxFuncs - 1) * sizeof(abi::FuncWire);
@@ -243,6 +258,7 @@ bool load_stub(NifLibrary* lib, char* err, std::size_t errlen) {
   {
     std::lock_guard<std::mutex> g(g_libs_mu);
     g_libs.push_back(lib);  // the stub's nif_init may be looked up as soon as it is open
+    remember(lib);
   }
   lib->stub_handle = real_dlopen(lib->stub_path, RTLD_NOW | RTLD_LOCAL);
   if (lib->stub_handle == nullptr) {
@@ -388,9 +404,14 @@ NifLibrary* resource_owner_if_current(void* vm_obj) {
   auto* h = static_cast<const abi::ResourceHeader*>(vm_obj);
   if (h == nullptr || h->magic != abi::kResourceMagic) return nullptr;
   auto* lib = reinterpret_cast<NifLibrary*>(h->library);
-  std::lock_guard<std::mutex> g(g_libs_mu);
-  for (NifLibrary* l : g_libs)
-    if (l == lib) return l->generation.load() == h->generation ? l : nullptr;
+  // Only a library this shim opened (never freed) is dereferenced; no lock:
+  // this runs on every enif_get_resource and resource callback.
+  const int n = g_known_n.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i)
+    if (g_known[i].load(std::memory_order_relaxed) == lib)
+      return lib->generation.load(std::memory_order_acquire) == h->generation && !lib->closed.load()
+                 ? lib
+                 : nullptr;
   return nullptr;
 }
 
@@ -421,6 +442,7 @@ extern "C" NIFSHIM_EXPORT void nifshim_proxy_closed(void* stub_init) {
       }
   }
   if (lib == nullptr) return;
+  lib->closed.store(true);  // its resources, if any outlive it, reach no code
   nifshim::log_debug("%s closed: stopping its worker", lib->path);
   lib->worker->close();
   close(lib->stub_fd);

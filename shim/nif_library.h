@@ -53,6 +53,7 @@ struct NifLibrary {
   // Restarts: the worker generation, what load needs to run again, and the
   // resource types to rebind.
   std::atomic<std::uint32_t> generation{0};
+  std::atomic<bool> closed{false};
   std::mutex restart_mu;
   ErlNifEnv* info_env = nullptr;        // owns load_info's copy
   ERL_NIF_TERM load_info = 0;
