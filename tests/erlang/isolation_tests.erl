@@ -2,7 +2,8 @@
 %% (tests/erlang/run_case.sh). Each exported case prints what it checked and
 %% halts with 0 (pass) or 1 (fail).
 -module(isolation_tests).
--export([nifshim_module/0, nifshim_without_shim/0, dead_upgrade/0, cpu_limit/0, worker_pid/1]).
+-export([nifshim_module/0, nifshim_without_shim/0, dead_upgrade/0, cpu_limit/0, worker_pid/1,
+         global_scope/0]).
 -export([crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/2]).
 -export([restart_resources/0, restart_limit/0, follows_cwd/0, only_in_worker/0, worker_cannot_start/0, killed_worker/0, compare/2, crash/1]).
 
@@ -298,6 +299,14 @@ cpu_limit() ->
         Sig =:= 'SIGXCPU' orelse Sig =:= 'SIGKILL' orelse fail("stopped by ~p", [Sig]),
         alive = crash_nif:crash(none),
         io:format("cpu_limit: the spinning NIF was stopped by ~p; NoNewPrivs is set~n", [Sig])
+    end).
+
+%% A NIF that finds enif_* and erl_errno_id in the process's global scope
+%% (dlopen(NULL) + dlsym, as Rustler NIFs do) finds the worker's.
+global_scope() ->
+    run(fun() ->
+        {found_by_dlsym, enoent} = crash_nif:crash(dlsym),
+        io:format("global_scope: enif_make_atom and erl_errno_id found with dlopen(NULL) + dlsym~n")
     end).
 
 %% The nifshim module: workers, a restart on demand, the policy.

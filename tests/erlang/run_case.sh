@@ -139,6 +139,10 @@ case "$case_name" in
     grep -q 'worker for api_terms_nif restarted' "$tmp/err" || fail "no log line for the restart"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  global_scope)
+    isolation_case global_scope
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
   dead_upgrade)
     isolation_case dead_upgrade
     pass "$(tail -n 1 "$tmp/out")" ;;

@@ -1,5 +1,6 @@
 /* crash: a test NIF that dies in every way a NIF can, to check that only its
  * worker dies and the caller gets the right exception. */
+#include <dlfcn.h>
 #include <erl_nif.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -50,6 +51,14 @@ static ERL_NIF_TERM crash(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     else if (!strcmp(how, "_exit")) { _exit(4); }
     else if (!strcmp(how, "none")) { return enif_make_atom(env, "alive"); }
     else if (!strcmp(how, "hang")) { sleep(30); return enif_make_atom(env, "woke"); }
+    else if (!strcmp(how, "dlsym")) {  /* as Rustler does: enif_* from the process's global scope */
+        void* self = dlopen(NULL, RTLD_NOW | RTLD_NOLOAD);
+        ERL_NIF_TERM (*make_atom)(ErlNifEnv*, const char*) =
+            (ERL_NIF_TERM (*)(ErlNifEnv*, const char*))dlsym(self, "enif_make_atom");
+        char* (*errno_id)(int) = (char* (*)(int))dlsym(self, "erl_errno_id");
+        if (!make_atom || !errno_id) return enif_make_badarg(env);
+        return enif_make_tuple2(env, make_atom(env, "found_by_dlsym"), make_atom(env, errno_id(2)));
+    }
     else if (!strcmp(how, "spin")) { for (volatile unsigned long i = 0;; ++i) {} }
     else if (!strcmp(how, "oom")) {  /* grows until malloc fails, then aborts, as most code does */
         for (;;) { char* p = malloc(1 << 20); if (!p) abort(); memset(p, 1, 1 << 20); }
