@@ -397,16 +397,10 @@ compare(NativeFile, IsolatedFile) ->
         io:format("compare: all ~p cases identical native and isolated~n", [length(Native)])
     end).
 
-run(F) ->
-    try F() of
-        _ -> halt(0)
-    catch
-        throw:{test_failed, Text} -> io:format("FAIL: ~s~n", [Text]), halt(1);
-        C:R:S -> io:format("FAIL: ~p:~p~n~p~n", [C, R, S]), halt(1)
-    end.
+run(F) -> test_util:run(F).
 
-fail(Fmt, Args) -> throw({test_failed, io_lib:format(Fmt, Args)}).
+fail(Fmt, Args) -> test_util:fail(Fmt, Args).
 
-maps_of(Pid) -> proc_util:read(Pid, "maps").
+maps_of(Pid) -> test_util:read(Pid, "maps").
 
-children(Pid) -> proc_util:children(Pid).
+children(Pid) -> test_util:children(Pid).

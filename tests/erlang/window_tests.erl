@@ -194,17 +194,11 @@ no_window() ->
     end).
 
 %% --- helpers
-run(F) ->
-    try F() of
-        _ -> halt(0)
-    catch
-        throw:{test_failed, Text} -> io:format("FAIL: ~s~n", [Text]), halt(1);
-        C:R:S -> io:format("FAIL: ~p:~p~n~p~n", [C, R, S]), halt(1)
-    end.
+run(F) -> test_util:run(F).
 
-fail(Fmt, Args) -> throw({test_failed, io_lib:format(Fmt, Args)}).
+fail(Fmt, Args) -> test_util:fail(Fmt, Args).
 
-read_proc(Pid, What) -> proc_util:read(Pid, What).
+read_proc(Pid, What) -> test_util:read(Pid, What).
 
 window_ranges(Pid) ->
     [begin
@@ -215,6 +209,6 @@ window_ranges(Pid) ->
 
 in_ranges(A, Ranges) -> lists:any(fun({Lo, Hi}) -> A >= Lo andalso A < Hi end, Ranges).
 
-descendants(Pid) -> proc_util:descendants(Pid).
+descendants(Pid) -> test_util:descendants(Pid).
 
-pids_named(Name) -> proc_util:pids_named(Name).
+pids_named(Name) -> test_util:pids_named(Name).
