@@ -180,16 +180,14 @@ case "$case_name" in
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   deadline)
-    NIFSHIM_DEADLINE=crash_nif=300 shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:deadline().' \
-      || fail "exit $?"
+    isolation_case deadline NIFSHIM_DEADLINE=crash_nif=300
     grep -q 'died: killed: a call ran past its deadline of 300 ms' "$tmp/err" || fail "no log line"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   oom)
     # ASan's shadow memory is private memory: it cannot live under RLIMIT_DATA.
     if [ -n "${NIFSHIM_SANITIZER_PRELOAD:-}" ]; then echo "SKIP oom: not under ASan"; exit 77; fi
-    NIFSHIM_WORKER_MEMORY=64M shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:oom().' \
-      || fail "exit $?"
+    isolation_case oom NIFSHIM_WORKER_MEMORY=64M
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   logger_report)
@@ -197,8 +195,7 @@ case "$case_name" in
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   storm)
-    NIFSHIM_RESTARTS=1000000/1 shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:storm().' \
-      || fail "exit $?"
+    isolation_case storm NIFSHIM_RESTARTS=1000000/1
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   cycles)
@@ -213,8 +210,7 @@ case "$case_name" in
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   restart_limit)
-    NIFSHIM_RESTARTS=2/60 shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:restart_limit().' \
-      || fail "exit $?"
+    isolation_case restart_limit NIFSHIM_RESTARTS=2/60
     grep -q 'crash_nif.so: 2 restarts within 60 s: giving up' "$tmp/err" || fail "no log line"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
