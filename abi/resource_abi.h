@@ -22,4 +22,28 @@ static_assert(sizeof(ResourceHeader) == 16, "keeps the object 16-byte aligned");
 
 inline constexpr std::uint64_t kResourceHeaderSize = sizeof(ResourceHeader);
 
+// Copy mode (a rebuilt library in a VM without the preload, whose memory the
+// worker cannot see): the NIF's object lives in the worker's arena, after a
+// CopyHeader naming the VM's object; the VM's object is the ResourceHeader
+// followed by a CopyHeader naming the worker's. With the preload, the NIF's
+// object simply follows the ResourceHeader in the VM's object.
+struct CopyHeader {
+  std::uint64_t peer;  // the other side's object
+  std::uint64_t size;  // what the NIF asked for
+};
+
+static_assert(sizeof(CopyHeader) == 16, "keeps the object 16-byte aligned");
+
+// The VM's object for the NIF's `obj`.
+inline void* vm_object(void* obj, bool copy_mode) {
+  char* p = static_cast<char*>(obj) - kResourceHeaderSize;
+  return copy_mode ? reinterpret_cast<void*>(reinterpret_cast<CopyHeader*>(p)->peer) : p;
+}
+
+// The NIF's object for the VM's `raw`.
+inline void* worker_object(void* raw, bool copy_mode) {
+  char* p = static_cast<char*>(raw) + kResourceHeaderSize;
+  return copy_mode ? reinterpret_cast<void*>(reinterpret_cast<CopyHeader*>(p)->peer) : p;
+}
+
 }  // namespace nifshim::abi

@@ -8,6 +8,7 @@
 #include <tuple>
 #include <utility>
 
+#include "copy_mode.h"
 #include "log.h"
 #include "real_enif.h"
 #include "slot_codec.h"
@@ -50,6 +51,8 @@ void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top) {
   const std::uint64_t saved = *top;
   *top = m.top;
   std::uint64_t r = 0, extra = 0;
+  const bool copying = copy_mode();
+  if (copying) copy_before(id, m.slot);
   switch (id) {
 #define ENIF_FWD(ret, name, params, args, kinds) \
   case abi::ApiId::name: r = Invoker<decltype(::name)>::run(real_enif_fn(id), m.slot); break;
@@ -69,6 +72,7 @@ void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top) {
       log_error("worker for %s sent an unknown request %u", w->name(), m.api);
       break;
   }
+  if (copying) copy_after(id, m.slot, &r);
   *top = saved;
   m.kind = abi::Msg::kReply;
   m.slot[0] = r;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "copy_mode.h"
 #include "custom_abi.h"
 #include "enif_serve.h"
 #include "error_terms.h"
@@ -53,6 +54,10 @@ std::uint64_t open_resource_type(NifLibrary* lib, abi::ApiId id, const std::uint
   };
   ErlNifResourceTypeInit init{};
   init.dtor = reinterpret_cast<ErlNifResourceDtor*>(cb(abi::CallbackKind::kDtor, abi::rt::kDtor));
+  // Copy mode: the worker frees its object when the VM's goes, dtor or not.
+  if (init.dtor == nullptr && copy_mode())
+    init.dtor = reinterpret_cast<ErlNifResourceDtor*>(
+        lib->callback_closure(static_cast<int>(abi::CallbackKind::kDtor), 0, &bindings[0]));
   init.stop = reinterpret_cast<ErlNifResourceStop*>(cb(abi::CallbackKind::kStop, abi::rt::kStop));
   init.down = reinterpret_cast<ErlNifResourceDown*>(cb(abi::CallbackKind::kDown, abi::rt::kDown));
   init.dyncall =
@@ -87,15 +92,24 @@ std::uint64_t open_resource_type(NifLibrary* lib, abi::ApiId id, const std::uint
 }
 
 // Resource objects carry the hidden header (abi/resource_abi.h).
+// Answers with the NIF's object (in copy mode the worker's, given in kA2).
 std::uint64_t alloc_resource(NifLibrary* lib, const std::uint64_t* s) {
   auto type = decode<ErlNifResourceType*>(s[abi::res::kA0]);
   auto size = static_cast<std::size_t>(s[abi::res::kA1]);
+  const bool copying = copy_mode();
   void* raw = real_fn<decltype(&enif_alloc_resource)>(abi::ApiId::enif_alloc_resource)(
-      type, size + abi::kResourceHeaderSize);
-  if (raw != nullptr)
-    *static_cast<abi::ResourceHeader*>(raw) = abi::ResourceHeader{
-        abi::kResourceMagic, lib->generation.load(), reinterpret_cast<std::uint64_t>(lib)};
-  return reinterpret_cast<std::uint64_t>(raw);
+      type, abi::kResourceHeaderSize + (copying ? sizeof(abi::CopyHeader) : size));
+  if (raw == nullptr) return 0;
+  *static_cast<abi::ResourceHeader*>(raw) = abi::ResourceHeader{
+      abi::kResourceMagic, lib->generation.load(), reinterpret_cast<std::uint64_t>(lib)};
+  if (copying) {
+    auto* mine = decode<char*>(s[abi::res::kA2]);
+    *reinterpret_cast<abi::CopyHeader*>(static_cast<char*>(raw) + abi::kResourceHeaderSize) =
+        abi::CopyHeader{reinterpret_cast<std::uint64_t>(mine), size};
+    *reinterpret_cast<abi::CopyHeader*>(mine - abi::kResourceHeaderSize) =
+        abi::CopyHeader{reinterpret_cast<std::uint64_t>(raw), size};
+  }
+  return reinterpret_cast<std::uint64_t>(abi::worker_object(raw, copying));
 }
 
 // A dead worker's object is refused as a wrong type would be.
@@ -104,7 +118,7 @@ std::uint64_t get_resource(const std::uint64_t* s, std::uint64_t* obj_out) {
   int ok = real_fn<decltype(&enif_get_resource)>(abi::ApiId::enif_get_resource)(
       decode<ErlNifEnv*>(s[0]), static_cast<ERL_NIF_TERM>(s[1]), decode<ErlNifResourceType*>(s[2]), &raw);
   if (ok && resource_owner_if_current(raw) == nullptr) ok = 0;
-  *obj_out = ok ? reinterpret_cast<std::uint64_t>(raw) : 0;
+  *obj_out = ok ? reinterpret_cast<std::uint64_t>(abi::worker_object(raw, copy_mode())) : 0;
   return static_cast<std::uint64_t>(ok);
 }
 
@@ -158,7 +172,7 @@ std::uint64_t serve_custom(Worker* w, abi::ApiId id, const std::uint64_t* s, std
     case abi::ApiId::enif_get_resource:
       return get_resource(s, extra);
     case abi::ApiId::enif_sizeof_resource:
-      return real_fn<decltype(&enif_sizeof_resource)>(id)(decode<void*>(s[0])) - abi::kResourceHeaderSize;
+      return real_fn<decltype(&enif_sizeof_resource)>(id)(decode<void*>(s[0])) - abi::kResourceHeaderSize;  // preload mode only
     case abi::ApiId::enif_select:
     case abi::ApiId::enif_select_x:
       return select(w, id, s);

@@ -13,6 +13,7 @@
 
 #include "channel_abi.h"
 #include "control_abi.h"
+#include "copy_mode.h"
 #include "error_terms.h"
 #include "export.h"
 #include "log.h"
@@ -137,7 +138,7 @@ void on_callback(ffi_cif*, void*, void** args, void* user) {
     log_debug("%s: callback for a resource of a dead worker skipped", b->lib->name);
     return;
   }
-  void* obj = static_cast<char*>(raw) + abi::kResourceHeaderSize;
+  void* obj = abi::worker_object(raw, copy_mode());
   Worker* w = b->lib->worker;
   switch (static_cast<abi::CallbackKind>(b->kind)) {
     case abi::CallbackKind::kDtor:
@@ -324,13 +325,10 @@ bool same_library(const NifLibrary* lib, const abi::LoadBuffer* buf) {
   return true;
 }
 
-void* nif_library_open(const char* path, char* err, std::size_t errlen) {
-  {
-    std::lock_guard<std::mutex> g(g_libs_mu);
-    for (NifLibrary* l : g_libs)
-      if (std::strcmp(l->path, path) == 0 && l->worker->alive() && l->stub_handle)
-        return real_dlopen(l->stub_path, RTLD_NOW | RTLD_LOCAL);  // one more reference, as natively
-  }
+// Starts the worker, loads the library there and builds the proxy entry;
+// with_stub: also the proxy stub the VM dlopens (preload mode). nullptr with
+// err set on failure.
+NifLibrary* open_isolated(const char* path, bool with_stub, char* err, std::size_t errlen) {
   if (!real_enif_init()) {
     std::snprintf(err, errlen, "nifshim: this VM lacks enif functions the shim needs");
     return nullptr;
@@ -356,17 +354,33 @@ void* nif_library_open(const char* path, char* err, std::size_t errlen) {
   }
   free_load_buffer(buf);
   bool ok = answered && (status == abi::LoadStatus::kOk || status == abi::LoadStatus::kInitReturnedNull);
-  if (ok && !load_stub(lib, err, errlen)) {
+  if (ok && with_stub && !load_stub(lib, err, errlen)) {
     drop(lib);
     ok = false;
+  }
+  if (ok && !with_stub) {
+    std::lock_guard<std::mutex> g(g_libs_mu);
+    g_libs.push_back(lib);
+    remember(lib);
   }
   if (!ok) {
     log_debug("isolated load of %s failed: %s", path, err);
     lib->worker->close();
     return nullptr;
   }
-  log_debug("%s isolated in worker pid %d", path, lib->worker->pid());
-  return lib->stub_handle;
+  log_debug("%s isolated in worker pid %d%s", path, lib->worker->pid(), with_stub ? "" : " (rebuilt, copy mode)");
+  return lib;
+}
+
+void* nif_library_open(const char* path, char* err, std::size_t errlen) {
+  {
+    std::lock_guard<std::mutex> g(g_libs_mu);
+    for (NifLibrary* l : g_libs)
+      if (std::strcmp(l->path, path) == 0 && l->worker->alive() && l->stub_handle)
+        return real_dlopen(l->stub_path, RTLD_NOW | RTLD_LOCAL);  // one more reference, as natively
+  }
+  NifLibrary* lib = open_isolated(path, true, err, errlen);
+  return lib ? lib->stub_handle : nullptr;
 }
 
 void* NifLibrary::scheduled_closure(std::uint64_t fn, const char* fname) {

@@ -104,6 +104,10 @@ void for_each_library(void (*fn)(NifLibrary*, void*), void* arg);
 // The restart policy in force (restart.cc).
 void restart_policy(int* max, double* seconds);
 
+// Starts a worker for the library at path and builds lib->entry; with_stub:
+// also loads the proxy stub (preload mode). nullptr with err set.
+NifLibrary* open_isolated(const char* path, bool with_stub, char* err, std::size_t errlen);
+
 // dlopen of an isolated library: the proxy stub's handle, or nullptr with
 // the error text for dlerror() in `err`.
 void* nif_library_open(const char* path, char* err, std::size_t errlen);

@@ -2,6 +2,8 @@
 // so, creates the window before beam.smp's own code runs. See shim_state.h.
 #include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
+#include <mutex>
 #include <link.h>
 #include <new>
 #include <sys/mman.h>
@@ -52,16 +54,28 @@ bool env_set(const char* name) {
   return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
 }
 
-__attribute__((constructor(101))) void shim_init() {
-  log_init_from_env();
-  if (!exe_is_beam()) return;  // inert everywhere else
-  g_shim.is_beam = true;
-  if (env_set(abi::kEnvDisable)) {
-    log_debug("%s is set: the shim stays inert", abi::kEnvDisable);
-    return;
-  }
-  dl_iterate_phdr(find_main_code, &g_shim);
+// Was this library preloaded? Preloaded objects come before libc in the
+// link map list; a library loaded as a NIF's dependency comes after it.
+int find_order(dl_phdr_info* info, size_t, void* out) {
+  auto* st = static_cast<int*>(out);  // [0]: our index, [1]: libc's, [2]: counter
+  Dl_info self{};
+  if (dladdr(reinterpret_cast<void*>(&find_order), &self) != 0 &&
+      info->dlpi_addr == reinterpret_cast<std::uintptr_t>(self.dli_fbase))
+    st[0] = st[2];
+  const char* n = info->dlpi_name ? std::strrchr(info->dlpi_name, '/') : nullptr;
+  if (n && std::strncmp(n, "/libc.so", 8) == 0 && st[1] < 0) st[1] = st[2];
+  ++st[2];
+  return 0;
+}
 
+bool loaded_by_preload() {
+  int st[3] = {-1, -1, 0};
+  dl_iterate_phdr(find_order, st);
+  return st[0] >= 0 && st[1] >= 0 && st[0] < st[1];
+}
+
+// The window and its mapper, plus the VmState page the workers read.
+bool create_window() {
   std::size_t size = abi::kWindowDefaultSize;
   if (const char* s = std::getenv(abi::kEnvWindowSize); s && *s) {
     size = parse_size(s);
@@ -83,7 +97,7 @@ __attribute__((constructor(101))) void shim_init() {
   if (r != 0) {
     log_error("cannot create the shared window (%s: %s); the VM runs without it", why,
               std::strerror(-r));
-    return;
+    return false;
   }
   if (g_window.base != base)
     log_error("window base %#lx is not available; using %#lx", static_cast<unsigned long>(base),
@@ -91,21 +105,50 @@ __attribute__((constructor(101))) void shim_init() {
   auto* m = new (g_mapper_storage) WindowMapper(g_window);
   if (!m->ok()) {
     log_error("the VM runs without the shared window");
-    return;
+    return false;
   }
   void* page = m->map(4096, PROT_READ | PROT_WRITE, 0);
   if (page != MAP_FAILED) {
     g_shim.vm_state = new (page) abi::VmState{};
     g_shim.vm_state->vm_pid = getpid();
+    g_shim.vm_state->copy_mode = g_shim.preloaded ? 0 : 1;
   }
   g_shim.mapper.store(m, std::memory_order_release);
-  log_debug("window %#lx..%#lx (%zu bytes) memfd %d; beam.smp code %#lx..%#lx",
+  log_debug("window %#lx..%#lx (%zu bytes) memfd %d; beam.smp code %#lx..%#lx%s",
             static_cast<unsigned long>(g_window.base), static_cast<unsigned long>(g_window.end()),
             g_window.size, g_window.fd, static_cast<unsigned long>(g_shim.beam_code_lo),
-            static_cast<unsigned long>(g_shim.beam_code_hi));
+            static_cast<unsigned long>(g_shim.beam_code_hi), g_shim.preloaded ? "" : " (copy mode)");
+  return true;
+}
+
+__attribute__((constructor(101))) void shim_init() {
+  log_init_from_env();
+  if (!exe_is_beam()) return;  // inert everywhere else
+  g_shim.is_beam = true;
+  if (env_set(abi::kEnvDisable)) {
+    log_debug("%s is set: the shim stays inert", abi::kEnvDisable);
+    return;
+  }
+  dl_iterate_phdr(find_main_code, &g_shim);
+  g_shim.preloaded = loaded_by_preload();
+  // Loaded by a rebuilt NIF library: the VM is long up; the window comes
+  // with the first library isolated (start_copy_mode).
+  if (g_shim.preloaded) create_window();
 }
 
 }  // namespace
+
+bool start_copy_mode() {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> g(mu);
+  if (g_shim.active_mapper() != nullptr) return g_shim.copy_mode.load();
+  if (!g_shim.is_beam || g_shim.preloaded) return false;
+  g_shim.copy_mode.store(true);
+  if (create_window()) return true;
+  g_shim.copy_mode.store(false);
+  return false;
+}
+
 }  // namespace nifshim
 
 // Introspection for tools and tests: the window of this process, if any.

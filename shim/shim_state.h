@@ -21,6 +21,12 @@ struct ShimState {
   std::atomic<WindowMapper*> mapper{nullptr};
   std::uintptr_t beam_code_lo = 0, beam_code_hi = 0;
   bool is_beam = false;
+  // How the shim got here: LD_PRELOAD (the VM's memory is in the window), or
+  // as a dependency of a NIF library rebuilt against it (copy mode: the VM's
+  // memory is not in the window; see copy_mode.h). Copy mode is set when the
+  // first rebuilt library is isolated and creates the window.
+  bool preloaded = false;
+  std::atomic<bool> copy_mode{false};
   abi::VmState* vm_state = nullptr;  // in the window, for the workers
 
   WindowMapper* active_mapper() const { return mapper.load(std::memory_order_acquire); }
@@ -31,5 +37,9 @@ struct ShimState {
 };
 
 extern ShimState g_shim;
+
+// In beam.smp without the preload (a rebuilt library's dependency): creates
+// the window and turns copy mode on, once. false if it cannot (logged).
+bool start_copy_mode();
 
 }  // namespace nifshim

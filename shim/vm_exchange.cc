@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "copy_mode.h"
 #include "custom_abi.h"
 #include "enif_serve.h"
 #include "error_terms.h"
@@ -136,6 +137,7 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   w->set_inflight(fname);
   const bool answered = exchange(w, c, top, deadline, &expired);
   w->set_inflight(nullptr);
+  if (copy_mode()) copy_env_done(env);
   if (!answered) {
     if (expired) {
       // The worker is being killed: let its death land before this process
@@ -180,7 +182,9 @@ bool call_callback(Worker* w, abi::CallbackKind kind, std::uint64_t fn, ErlNifEn
   m.slot[abi::cb::kObj] = reinterpret_cast<std::uint64_t>(obj);
   m.slot[abi::cb::kArg2] = arg2;
   m.slot[abi::cb::kArg3] = arg3;
-  return exchange(w, c, top);
+  const bool ok = exchange(w, c, top);
+  if (copy_mode()) copy_env_done(env);
+  return ok;
 }
 
 bool call_load(Worker* w, abi::LoadKind kind, const std::uint64_t* in, int nin, std::uint64_t* out) {
@@ -193,7 +197,9 @@ bool call_load(Worker* w, abi::LoadKind kind, const std::uint64_t* in, int nin, 
   m.top = align16(*top);
   m.thread_type = real().thread_type();
   for (int i = 0; i < nin; ++i) m.slot[i] = in[i];
-  if (!exchange(w, c, top)) return false;
+  const bool ok = exchange(w, c, top);
+  if (copy_mode()) copy_env_done(reinterpret_cast<const void*>(in[0]));  // the env
+  if (!ok) return false;
   for (int i = 0; i < 3; ++i) out[i] = c->msg.slot[i];
   return true;
 }

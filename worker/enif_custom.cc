@@ -12,6 +12,7 @@
 #include "custom_abi.h"
 #include "enif_kinds.h"
 #include "export.h"
+#include "local_alloc.h"
 #include "fd_passing.h"
 #include "hosted_library.h"
 #include "log.h"
@@ -71,7 +72,7 @@ int select_common(abi::ApiId id, ErlNifEnv* env, ErlNifEvent fd, enum ErlNifSele
   s[abi::sel::kWorkerFd] = static_cast<std::uint64_t>(fd);
   s[abi::sel::kFdSent] = sent;
   s[abi::sel::kMode] = static_cast<std::uint64_t>(mode);
-  s[abi::sel::kObj] = obj ? encode(static_cast<char*>(obj) - abi::kResourceHeaderSize) : 0;
+  s[abi::sel::kObj] = obj ? encode(abi::vm_object(obj, vm_copy_mode())) : 0;
   s[abi::sel::kPid] = carry(rq, pid, sizeof(ErlNifPid));
   s[abi::sel::kRefOrMsg] = ref_or_msg;
   s[abi::sel::kMsgEnv] = encode(msg_env);
@@ -194,13 +195,21 @@ extern "C" NIFSHIM_EXPORT void enif_system_info(ErlNifSysInfo* sip, size_t si_si
 }
 
 // Resource objects: the VM's object begins with the hidden header
-// (abi/resource_abi.h); the NIF sees what follows it.
+// (abi/resource_abi.h); the NIF sees what follows it, or, in copy mode, an
+// object in this worker's arena. The VM answers with the NIF's object.
 extern "C" NIFSHIM_EXPORT void* enif_alloc_resource(ErlNifResourceType* type, size_t size) {
   VmRequest rq(abi::ApiId::enif_alloc_resource);
+  char* mine = nullptr;
+  if (vm_copy_mode()) {
+    mine = static_cast<char*>(local_alloc(abi::kResourceHeaderSize + size));
+    if (mine == nullptr) return nullptr;
+  }
   rq.msg().slot[0] = encode(type);
   rq.msg().slot[1] = size;
-  auto* raw = reinterpret_cast<char*>(rq.send());
-  return raw ? raw + abi::kResourceHeaderSize : nullptr;
+  rq.msg().slot[2] = encode(mine ? mine + abi::kResourceHeaderSize : nullptr);
+  void* obj = reinterpret_cast<void*>(rq.send());
+  if (obj == nullptr && mine) local_free(mine);
+  return obj;
 }
 
 extern "C" NIFSHIM_EXPORT int enif_get_resource(ErlNifEnv* env, ERL_NIF_TERM term,
@@ -210,13 +219,16 @@ extern "C" NIFSHIM_EXPORT int enif_get_resource(ErlNifEnv* env, ERL_NIF_TERM ter
   rq.msg().slot[1] = term;
   rq.msg().slot[2] = encode(type);
   int ok = static_cast<int>(rq.send());
-  if (ok && objp) *objp = reinterpret_cast<char*>(rq.msg().slot[1]) + abi::kResourceHeaderSize;
+  if (ok && objp) *objp = reinterpret_cast<void*>(rq.msg().slot[1]);
   return ok;
 }
 
 extern "C" NIFSHIM_EXPORT size_t enif_sizeof_resource(void* obj) {
+  if (vm_copy_mode())
+    return static_cast<size_t>(
+        reinterpret_cast<abi::CopyHeader*>(static_cast<char*>(obj) - abi::kResourceHeaderSize)->size);
   VmRequest rq(abi::ApiId::enif_sizeof_resource);
-  rq.msg().slot[0] = encode(static_cast<char*>(obj) - abi::kResourceHeaderSize);
+  rq.msg().slot[0] = encode(abi::vm_object(obj, false));
   return static_cast<size_t>(rq.send());
 }
 

@@ -86,7 +86,7 @@ struct W {  // the VM keeps using this pointer: it must be in the window
 struct Res {  // a resource object: the VM's starts at the hidden header
   template <typename Tup>
   static std::uint64_t in(VmRequest&, void* obj, const Tup&) {
-    return obj ? encode(static_cast<char*>(obj) - abi::kResourceHeaderSize) : 0;
+    return obj ? encode(abi::vm_object(obj, vm_copy_mode())) : 0;
   }
   template <typename Tup>
   static void out(VmRequest&, void*, const Tup&) {}

@@ -11,6 +11,8 @@
 #include "channel.h"
 #include "custom_abi.h"
 #include "hosted_library.h"
+#include "local_alloc.h"
+#include "resource_abi.h"
 #include "log.h"
 #include "thread_role.h"
 #include "vm_request.h"
@@ -62,7 +64,9 @@ void run_callback(abi::Message& m) {
   void* obj = as<void*>(m.slot[abi::cb::kObj]);
   switch (static_cast<abi::CallbackKind>(m.api)) {
     case abi::CallbackKind::kDtor:
-      as<ErlNifResourceDtor*>(m.fn)(env, obj);
+      if (m.fn) as<ErlNifResourceDtor*>(m.fn)(env, obj);
+      // Copy mode: the object is this worker's (every type has this callback).
+      if (vm_copy_mode()) local_free(static_cast<char*>(obj) - abi::kResourceHeaderSize);
       break;
     case abi::CallbackKind::kStop: {
       auto fd = static_cast<ErlNifEvent>(m.slot[abi::cb::kArg2]);

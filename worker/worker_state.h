@@ -27,6 +27,9 @@ void follow_vm_cwd();
 
 extern WorkerState g_worker;
 
+// Copy mode (abi/vm_state_abi.h): the VM's memory is not in the window.
+inline bool vm_copy_mode() { return g_worker.vm_state != nullptr && g_worker.vm_state->copy_mode != 0; }
+
 inline bool in_window(const void* p) {
   auto a = reinterpret_cast<std::uintptr_t>(p);
   return a - g_worker.window.base < g_worker.window.size;
