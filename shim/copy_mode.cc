@@ -79,7 +79,7 @@ thread_local std::vector<const void*> t_dirty_envs;
 
 void* arena_alloc_locked(const void* key, std::size_t n) {
   Arena& a = g_arenas[key];
-  n = (n + 15) & ~std::size_t{15};
+  n = (std::max<std::size_t>(n, 1) + 15) & ~std::size_t{15};  // a 0-byte copy is a valid pointer too
   if (n > kChunk / 4) {
     std::size_t len = page_round(n);
     void* p = map_range(len);

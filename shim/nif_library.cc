@@ -448,16 +448,28 @@ extern "C" NIFSHIM_EXPORT void nifshim_proxy_closed(void* stub_init) {
   NifLibrary* lib = nullptr;
   {
     std::lock_guard<std::mutex> g(nifshim::g_libs_mu);
-    for (auto it = nifshim::g_libs.begin(); it != nifshim::g_libs.end(); ++it)
-      if ((*it)->stub_init == stub_init) {
-        lib = *it;
-        nifshim::g_libs.erase(it);
+    for (NifLibrary* l : nifshim::g_libs)
+      if (l->stub_init == stub_init) lib = l;
+  }
+  if (lib == nullptr) return;
+  nifshim::nif_library_closed(lib);
+  close(lib->stub_fd);
+}
+
+namespace nifshim {
+
+void nif_library_closed(NifLibrary* lib) {
+  {
+    std::lock_guard<std::mutex> g(g_libs_mu);
+    for (auto it = g_libs.begin(); it != g_libs.end(); ++it)
+      if (*it == lib) {
+        g_libs.erase(it);
         break;
       }
   }
-  if (lib == nullptr) return;
   lib->closed.store(true);  // its resources, if any outlive it, reach no code
-  nifshim::log_debug("%s closed: stopping its worker", lib->path);
+  log_debug("%s closed: stopping its worker", lib->path);
   lib->worker->close();
-  close(lib->stub_fd);
 }
+
+}  // namespace nifshim

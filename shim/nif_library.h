@@ -108,6 +108,10 @@ void restart_policy(int* max, double* seconds);
 // also loads the proxy stub (preload mode). nullptr with err set.
 NifLibrary* open_isolated(const char* path, bool with_stub, char* err, std::size_t errlen);
 
+// The VM closed the library for the last time: stop its worker. Runs under
+// the dynamic linker's lock: no dl* calls.
+void nif_library_closed(NifLibrary* lib);
+
 // dlopen of an isolated library: the proxy stub's handle, or nullptr with
 // the error text for dlerror() in `err`.
 void* nif_library_open(const char* path, char* err, std::size_t errlen);

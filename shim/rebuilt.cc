@@ -2,9 +2,16 @@
 // nifshim) carries a constructor (link/nifshim_link.c) that calls
 // nifshim_rebuilt_attach when the library is loaded. In a plain beam.smp
 // (no LD_PRELOAD) the library is isolated here, inside ERTS's own dlopen:
-// a worker loads the same file, the library's entry is rewritten in place
-// into the proxy entry (so the nif_init ERTS calls next returns it), and the
-// library's own constructors and destructors are switched off in the VM.
+// - a worker loads the same file and the proxy entry is built (copy mode);
+// - the library's own constructors and destructors are switched off in the
+//   VM (its DT_FINI becomes a closure that stops the worker at the last
+//   dlclose, as the proxy stub's destructor does in preload mode);
+// - its dynamic symbol nif_init is pointed at a closure, so ERTS's
+//   dlsym(handle, "nif_init") finds the shim; when ERTS calls it (dlopen has
+//   returned: none of the library's code is running) the library's file
+//   mappings are replaced by anonymous copies and its code by PROT_NONE
+//   memory. The dynamic linker's bookkeeping (headers, symbols, .dynamic)
+//   stays readable; the library's code is gone from the VM.
 // Everywhere else -- the worker, other programs, a VM with the preload (which
 // isolates the library before it is ever mapped) -- attach does nothing.
 #include <dlfcn.h>
@@ -14,11 +21,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "export.h"
+#include "ffi_closure.h"
 #include "log.h"
 #include "nif_library.h"
 #include "policy.h"
@@ -34,6 +45,8 @@ struct Arrays {
   std::uintptr_t code;  // an address inside the object
   std::uintptr_t init = 0, fini = 0;
   std::size_t init_n = 0, fini_n = 0;
+  ElfW(Dyn)* dt_fini = nullptr;
+  std::uintptr_t load_bias = 0, lo = ~std::uintptr_t{0}, hi = 0;  // page-rounded PT_LOAD span
   bool found = false;
 };
 
@@ -49,8 +62,19 @@ int find_arrays(dl_phdr_info* info, size_t, void* arg) {
       mine = true;
   }
   if (!mine || dyn == nullptr) return 0;
-  for (auto* d = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + dyn->p_vaddr); d->d_tag != DT_NULL; ++d) {
+  const std::uintptr_t page = std::uintptr_t(sysconf(_SC_PAGESIZE));
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    std::uintptr_t lo = (info->dlpi_addr + ph.p_vaddr) & ~(page - 1);
+    std::uintptr_t hi = (info->dlpi_addr + ph.p_vaddr + ph.p_memsz + page - 1) & ~(page - 1);
+    if (lo < a->lo) a->lo = lo;
+    if (hi > a->hi) a->hi = hi;
+  }
+  a->load_bias = info->dlpi_addr;
+  for (auto* d = reinterpret_cast<ElfW(Dyn)*>(info->dlpi_addr + dyn->p_vaddr); d->d_tag != DT_NULL; ++d) {
     switch (d->d_tag) {
+      case DT_FINI: a->dt_fini = d; break;
       case DT_INIT_ARRAY: a->init = info->dlpi_addr + d->d_un.d_ptr; break;
       case DT_FINI_ARRAY: a->fini = info->dlpi_addr + d->d_un.d_ptr; break;
       case DT_INIT_ARRAYSZ: a->init_n = d->d_un.d_val / sizeof(void*); break;
@@ -79,17 +103,111 @@ void silence(std::uintptr_t at, std::size_t n, void* keep) {
   mprotect(reinterpret_cast<void*>(lo), len, PROT_READ);
 }
 
+// Writes one word of the library's read-only data (RELRO, symbol table).
+bool patch_word(void* at, std::uint64_t value) {
+  const std::uintptr_t page = std::uintptr_t(sysconf(_SC_PAGESIZE));
+  auto lo = reinterpret_cast<std::uintptr_t>(at) & ~(page - 1);
+  std::size_t len = reinterpret_cast<std::uintptr_t>(at) + sizeof value - lo;
+  if (mprotect(reinterpret_cast<void*>(lo), len, PROT_READ | PROT_WRITE) != 0) return false;
+  std::memcpy(at, &value, sizeof value);
+  mprotect(reinterpret_cast<void*>(lo), len, PROT_READ);
+  return true;
+}
+
 // The library's code must not run in the VM: its remaining constructors (the
 // ones before ours have run: C runtime bookkeeping) and its destructors.
-void switch_off_own_code(void* self) {
-  Arrays a{reinterpret_cast<std::uintptr_t>(self)};
-  dl_iterate_phdr(find_arrays, &a);
-  if (!a.found) {
+bool switch_off_own_code(void* self, Arrays* a) {
+  *a = Arrays{reinterpret_cast<std::uintptr_t>(self)};
+  dl_iterate_phdr(find_arrays, a);
+  if (!a->found) {
     log_error("rebuilt library: cannot find its own ELF object");
-    return;
+    return false;
   }
-  silence(a.init, a.init_n, self);
-  silence(a.fini, a.fini_n, nullptr);
+  silence(a->init, a->init_n, self);
+  silence(a->fini, a->fini_n, nullptr);
+  return true;
+}
+
+// What the closures of a rebuilt library need.
+struct Rebuilt {
+  NifLibrary* lib;
+  Arrays obj;
+  char path[PATH_MAX];
+  bool unmapped = false;
+  std::unique_ptr<FfiClosure> init, fini;
+};
+
+// Replaces the library's file mappings in this process by anonymous memory:
+// its code by PROT_NONE, everything else by a copy with the same protection.
+void drop_file_mappings(Rebuilt* r) {
+  FILE* f = std::fopen("/proc/self/maps", "re");
+  if (f == nullptr) return;
+  struct Piece { std::uintptr_t lo, hi; int prot; };
+  Piece pieces[64];
+  int n = 0;
+  char line[PATH_MAX + 256];
+  while (n < 64 && std::fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char perms[8];
+    if (std::sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3) continue;
+    if (lo < r->obj.lo || hi > r->obj.hi) continue;
+    int prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0);
+    pieces[n++] = Piece{lo, hi, perms[2] == 'x' ? -1 : prot};
+  }
+  std::fclose(f);
+  for (int i = 0; i < n; ++i) {
+    const Piece& p = pieces[i];
+    const std::size_t len = p.hi - p.lo;
+    auto* at = reinterpret_cast<void*>(p.lo);
+    void* copy = nullptr;
+    if (p.prot >= 0 && (p.prot & PROT_READ)) {
+      copy = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (copy == MAP_FAILED) continue;
+      std::memcpy(copy, at, len);
+    }
+    if (mmap(at, len, p.prot < 0 ? PROT_NONE : PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+      log_error("%s: cannot replace its mapping at %p: %s", r->path, at, std::strerror(errno));
+    } else if (copy != nullptr) {
+      std::memcpy(at, copy, len);
+      mprotect(at, len, p.prot);
+    }
+    if (copy) munmap(copy, len);
+  }
+  r->unmapped = true;
+  log_debug("%s: its file is no longer mapped in the VM (%d ranges)", r->path, n);
+}
+
+// nif_init, as ERTS's dlsym finds it: the proxy entry.
+void on_init(ffi_cif*, void* ret, void**, void* user) {
+  auto* r = static_cast<Rebuilt*>(user);
+  if (!r->unmapped) drop_file_mappings(r);
+  *static_cast<ErlNifEntry**>(ret) = &r->lib->entry;
+}
+
+// DT_FINI: the VM closed the library for the last time.
+void on_fini(ffi_cif*, void*, void**, void* user) {
+  nif_library_closed(static_cast<Rebuilt*>(user)->lib);
+}
+
+// Points the library's nif_init symbol and DT_FINI at the shim's closures.
+bool redirect(Rebuilt* r, void* user_init) {
+  r->init = std::make_unique<FfiClosure>(&ffi_type_pointer, 0, nullptr, on_init, r);
+  r->fini = std::make_unique<FfiClosure>(&ffi_type_void, 0, nullptr, on_fini, r);
+  if (!r->init->ok() || !r->fini->ok()) return false;
+  Dl_info info{};
+  ElfW(Sym)* sym = nullptr;
+  if (dladdr1(user_init, &info, reinterpret_cast<void**>(&sym), RTLD_DL_SYMENT) == 0 || sym == nullptr ||
+      std::strcmp(info.dli_sname ? info.dli_sname : "", "nif_init") != 0) {
+    log_error("%s: cannot find its nif_init symbol", r->path);
+    return false;
+  }
+  const std::uint64_t bias = r->obj.load_bias;
+  if (r->obj.dt_fini != nullptr &&
+      !patch_word(&r->obj.dt_fini->d_un.d_ptr, reinterpret_cast<std::uint64_t>(r->fini->code()) - bias))
+    return false;
+  return patch_word(&sym->st_value,
+                    reinterpret_cast<std::uint64_t>(r->init->code()) - bias);
 }
 
 // ERTS checks the entry and copies it: the proxy's fields, in the layout of
@@ -149,15 +267,24 @@ extern "C" NIFSHIM_EXPORT int nifshim_rebuilt_attach(ErlNifEntry* (*init)(void),
   }
   ErlNifEntry* e = init();
   if (e == nullptr) return 0;  // ERTS reports "Library init-call unsuccessful"
-  switch_off_own_code(self);
-  char err[1024] = "nifshim: cannot create the shared window";
-  NifLibrary* lib = start_copy_mode() ? open_isolated(path, false, err, sizeof err) : nullptr;
-  if (lib == nullptr || lib->init_returns_null) {
-    log_error("cannot isolate rebuilt library %s: %s; its load fails", path,
-              lib ? "its nif_init returned NULL in the worker" : err);
+  auto* r = new Rebuilt{};
+  std::snprintf(r->path, sizeof r->path, "%s", path);
+  if (!switch_off_own_code(self, &r->obj)) {
     refuse(e);
     return 0;
   }
-  rewrite_entry(e, lib->entry);
+  char err[1024] = "nifshim: cannot create the shared window";
+  r->lib = start_copy_mode() ? open_isolated(path, false, err, sizeof err) : nullptr;
+  if (r->lib == nullptr || r->lib->init_returns_null) {
+    log_error("cannot isolate rebuilt library %s: %s; its load fails", path,
+              r->lib ? "its nif_init returned NULL in the worker" : err);
+    refuse(e);
+    return 0;
+  }
+  // ERTS finds the shim's nif_init; should that fail, the entry it would get
+  // from the library's is the proxy's anyway.
+  rewrite_entry(e, r->lib->entry);
+  if (!redirect(r, reinterpret_cast<void*>(init)))
+    log_error("%s: isolated, but its file stays mapped in the VM", path);
   return 1;
 }

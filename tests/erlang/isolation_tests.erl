@@ -5,7 +5,7 @@
 -export([nifshim_module/0, nifshim_without_shim/0, dead_upgrade/0, cpu_limit/0, worker_pid/1,
          global_scope/0]).
 -export([crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/2]).
--export([restart_resources/0, restart_limit/0, follows_cwd/0, only_in_worker/0, worker_cannot_start/0, killed_worker/0, compare/2, compare/3, crash/1]).
+-export([restart_resources/0, restart_limit/0, follows_cwd/0, only_in_worker/0, rebuilt_only_in_worker/0, rebuilt_with_preload/0, worker_cannot_start/0, killed_worker/0, compare/2, compare/3, crash/1]).
 
 %% file:set_cwd/1 in the VM moves the worker too: relative paths resolve alike.
 follows_cwd() ->
@@ -43,6 +43,40 @@ only_in_worker() ->
          end || L <- Libs],
         io:format("only_in_worker: ~p libraries mapped only in their ~p workers (~p)~n",
                   [length(Libs), length(Workers), [C || {_, C} <- Workers]])
+    end).
+
+%% Rebuilt mode, plain erl: each library linked against the shim runs in a
+%% worker; its file is mapped there and not in beam.smp.
+rebuilt_only_in_worker() ->
+    rebuilt_isolated_once("rebuilt_only_in_worker").
+
+%% Rebuilt libraries in a VM with the preload: isolated once, the zero-copy
+%% way (the preload's loader takes them before they are ever mapped).
+rebuilt_with_preload() ->
+    rebuilt_isolated_once("rebuilt_with_preload").
+
+rebuilt_isolated_once(Name) ->
+    run(fun() ->
+        Mods = [api_terms, api_binmap, api_resources, api_threads, api_misc, api_select, crash_nif],
+        [{module, M} = code:ensure_loaded(M) || M <- Mods],
+        _ = api_terms:make_nums(),
+        alive = crash_nif:crash(none),
+        Nifs = os:getenv("NIFSHIM_TEST_NIFS"),
+        lists:suffix("/rebuilt", Nifs) orelse fail("not the rebuilt corpus: ~s", [Nifs]),
+        Libs = [filename:join(Nifs, atom_to_list(M) ++ case M of crash_nif -> ".so"; _ -> "_nif.so" end)
+                || M <- Mods],
+        Me = os:getpid(),
+        Workers = [{P, C} || {P, C} <- children(Me), lists:prefix("nif:", C)],
+        length(Workers) =:= length(Libs) orelse fail("~p workers for ~p libraries: ~p",
+                                                     [length(Workers), length(Libs), Workers]),
+        BeamMaps = maps_of(Me),
+        [begin
+             string:find(BeamMaps, L) =:= nomatch orelse fail("~s is mapped in beam.smp", [L]),
+             Holders = [P || {P, _} <- Workers, string:find(maps_of(P), L) =/= nomatch],
+             length(Holders) =:= 1 orelse fail("~s is mapped in ~p workers", [L, length(Holders)])
+         end || L <- Libs],
+        io:format("~s: ~p libraries, each in exactly one worker, none mapped in beam.smp~n",
+                  [Name, length(Libs)])
     end).
 
 %% A worker that cannot start: load_nif fails like a failed dlopen, the VM lives.
@@ -405,10 +439,13 @@ strip(T, "") -> T;
 strip(T, Strip) when is_list(T) ->
     case io_lib:printable_unicode_list(T) of
         true -> lists:flatten(string:replace(T, Strip, "", all));
-        false -> [strip(E, Strip) || E <- T]
+        false -> strip_cells(T, Strip)
     end;
 strip(T, Strip) when is_tuple(T) -> list_to_tuple(strip(tuple_to_list(T), Strip));
 strip(T, _) -> T.
+
+strip_cells([H | T], Strip) -> [strip(H, Strip) | strip_cells(T, Strip)];
+strip_cells(Tail, Strip) -> strip(Tail, Strip).
 
 run(F) -> test_util:run(F).
 

@@ -43,6 +43,24 @@ compare_native_isolated() { local mod=$1
   pass "$(tail -n 1 "$tmp/cmp.out")"
 }
 
+# Rebuilt mode: a plain erl (no launcher, no preload) loading the corpus
+# rebuilt against the shim (tests/nifs/rebuilt).
+rebuilt_erl() { local out=$1 err=$2; shift 2
+  NIFSHIM_TEST_NIFS="$NIFSHIM_TEST_NIFS/rebuilt" plain_erl "$out" "$err" "$@"; }
+
+# MODULE:run(File) natively, then rebuilt in a plain erl; compared.
+compare_native_rebuilt() { local mod=$1
+  plain_erl "$tmp/native.out" "$tmp/native.err" -eval "$mod:run(\"$tmp/native.bin\")." \
+    || fail "native run exited $?"
+  rebuilt_erl "$tmp/rebuilt.out" "$tmp/rebuilt.err" -eval "$mod:run(\"$tmp/rebuilt.bin\")." \
+    || fail "rebuilt run exited $?"
+  [ "$mod" = api_load_errors ] || clean_stderr "$tmp/rebuilt.err"
+  plain_erl "$tmp/cmp.out" "$tmp/cmp.err" \
+    -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/rebuilt.bin\", \"/rebuilt\")." \
+    || fail "results differ"
+  tail -n 1 "$tmp/cmp.out"
+}
+
 # isolation_tests:FUN() in a VM with the shim; optional VAR=VALUE first.
 isolation_case() { local fun=$1; shift
   ( [ $# -eq 0 ] || export "$@"; shim_erl "$tmp/out" "$tmp/err" -eval "isolation_tests:$fun()." ) \
@@ -224,6 +242,36 @@ case "$case_name" in
     done
     cat "$tmp/summary"
     pass "10 crash kinds: each raised worker_crashed with its signal or exit status" ;;
+
+  rebuilt_native_vs_isolated)
+    # The corpus rebuilt against the shim, in a plain erl: the API cases and
+    # the load errors give what the native libraries give.
+    a=$(compare_native_rebuilt api_cases) || { echo "$a"; exit 1; }
+    b=$(compare_native_rebuilt api_load_errors) || { echo "$b"; exit 1; }
+    pass "api_cases: $a; api_load_errors: $b" ;;
+
+  rebuilt_only_in_worker)
+    # Plain erl: each rebuilt library runs in its own worker.
+    rebuilt_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:rebuilt_only_in_worker().' || fail "exit $?"
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  rebuilt_with_preload)
+    # Rebuilt libraries in a VM with the preload: isolated once, zero-copy.
+    NIFSHIM_TEST_NIFS="$NIFSHIM_TEST_NIFS/rebuilt" shim_erl "$tmp/out" "$tmp/err" \
+      -eval 'isolation_tests:rebuilt_with_preload().' || fail "exit $?"
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  rebuilt_crashes)
+    # A rebuilt library's crashes, in a plain erl: the VM lives.
+    for how in segv abort exit "{dirty,segv}"; do
+      rebuilt_erl "$tmp/out" "$tmp/err" -eval "isolation_tests:crash($how)." || fail "crash $how: exit $?"
+      grep -q 'worker for crash_nif (pid [0-9]*) died' "$tmp/err" || fail "crash $how: no log line"
+      tail -n 1 "$tmp/out" >>"$tmp/summary"
+    done
+    cat "$tmp/summary"
+    pass "4 crash kinds in rebuilt mode: each raised worker_crashed, a new worker served the next call" ;;
 
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
