@@ -273,5 +273,41 @@ case "$case_name" in
     cat "$tmp/summary"
     pass "4 crash kinds in rebuilt mode: each raised worker_crashed, a new worker served the next call" ;;
 
+  rebuilt_install)
+    # What a NIF author does: meson install (here into a DESTDIR), then a
+    # plain Makefile whose only change is the pkg-config line. The library
+    # it builds is isolated by a plain erl.
+    dest=$tmp/dest
+    meson install -C "$NIFSHIM_BUILD_ROOT" --destdir "$dest" --no-rebuild --quiet >"$tmp/install.log" 2>&1 \
+      || fail "meson install failed"
+    pc=$(find "$dest" -name nifshim.pc | head -n 1)
+    [ -n "$pc" ] || fail "no nifshim.pc installed"
+    for f in libnifshim.so libnifshim_link.a nifshim-worker nifshim.h; do
+      [ -n "$(find "$dest" -name "$f")" ] || fail "$f not installed"
+    done
+    mkdir -p "$tmp/nif"
+    cp "$NIFSHIM_SOURCE_ROOT/tests/nifs/bench_nif.c" "$tmp/nif/"
+    cat >"$tmp/nif/Makefile" <<'MK'
+ERL_ROOT := $(shell erl -noshell -eval 'io:format("~s", [code:root_dir()]), halt().')
+CFLAGS += -O2 -fPIC -I$(ERL_ROOT)/usr/include
+LDFLAGS += -shared
+LDLIBS += $(shell pkg-config --libs nifshim)
+bench_nif.so: bench_nif.c
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+MK
+    PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$dest make -s -C "$tmp/nif" >"$tmp/make.log" 2>&1 \
+      || fail "make failed"
+    libdir=$(dirname "$(find "$dest" -name libnifshim.so | head -n 1)")
+    LD_LIBRARY_PATH=$libdir NIFSHIM_TEST_NIFS=$tmp/nif plain_erl "$tmp/out" "$tmp/err" -eval '
+      7 = bench_nif:add(3, 4), 42 = bench_nif:noop(42),
+      Me = os:getpid(), Lib = os:getenv("NIFSHIM_TEST_NIFS") ++ "/bench_nif.so",
+      [W] = [P || {P, "nif:" ++ _} <- test_util:children(Me)],
+      nomatch = string:find(test_util:read(Me, "maps"), Lib),
+      true = string:find(test_util:read(W, "maps"), Lib) =/= nomatch,
+      io:format("installed: built with pkg-config, isolated in worker ~s~n", [W]), halt().' \
+      || fail "the installed build did not isolate: exit $?"
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
