@@ -16,6 +16,7 @@
 // isolates the library before it is ever mapped) -- attach does nothing.
 #include <dlfcn.h>
 #include <elf.h>
+#include <fcntl.h>
 #include <erl_nif.h>
 #include <link.h>
 #include <sys/mman.h>
@@ -139,6 +140,9 @@ struct Rebuilt {
 
 // Replaces the library's file mappings in this process by anonymous memory:
 // its code by PROT_NONE, everything else by a copy with the same protection.
+// The copy is read through /proc/self/mem and moved in place with mremap: no
+// user-space access to the library's memory, so a sanitizer's red zones
+// around its globals are not tripped.
 void drop_file_mappings(Rebuilt* r) {
   FILE* f = std::fopen("/proc/self/maps", "re");
   if (f == nullptr) return;
@@ -155,27 +159,31 @@ void drop_file_mappings(Rebuilt* r) {
     pieces[n++] = Piece{lo, hi, perms[2] == 'x' ? -1 : prot};
   }
   std::fclose(f);
+  const int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  int replaced = 0;
   for (int i = 0; i < n; ++i) {
     const Piece& p = pieces[i];
     const std::size_t len = p.hi - p.lo;
     auto* at = reinterpret_cast<void*>(p.lo);
-    void* copy = nullptr;
-    if (p.prot >= 0 && (p.prot & PROT_READ)) {
-      copy = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* done = MAP_FAILED;
+    if (p.prot < 0 || !(p.prot & PROT_READ)) {  // code (or nothing readable): gone
+      done = mmap(at, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    } else if (mem >= 0) {
+      void* copy = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (copy == MAP_FAILED) continue;
-      std::memcpy(copy, at, len);
+      if (pread(mem, copy, len, static_cast<off_t>(p.lo)) == static_cast<ssize_t>(len) &&
+          mprotect(copy, len, p.prot) == 0)
+        done = mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, at);
+      if (done == MAP_FAILED) munmap(copy, len);
     }
-    if (mmap(at, len, p.prot < 0 ? PROT_NONE : PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+    if (done == MAP_FAILED)
       log_error("%s: cannot replace its mapping at %p: %s", r->path, at, std::strerror(errno));
-    } else if (copy != nullptr) {
-      std::memcpy(at, copy, len);
-      mprotect(at, len, p.prot);
-    }
-    if (copy) munmap(copy, len);
+    else
+      ++replaced;
   }
+  if (mem >= 0) close(mem);
   r->unmapped = true;
-  log_debug("%s: its file is no longer mapped in the VM (%d ranges)", r->path, n);
+  log_debug("%s: %d of %d mappings of its file replaced in the VM", r->path, replaced, n);
 }
 
 // nif_init, as ERTS's dlsym finds it: the proxy entry.
@@ -239,6 +247,20 @@ void refuse(ErlNifEntry* e) {
   e->num_of_funcs = 0;  // none of its functions is bound
 }
 
+// libnifshim.so came in as the library's dependency, and would leave with
+// it at its last dlclose -- under the workers' monitor threads and the
+// closures ERTS holds. It stays until the VM exits.
+void pin_self() {
+  static bool pinned = false;
+  if (pinned) return;
+  Dl_info self{};
+  if (dladdr(reinterpret_cast<void*>(&pin_self), &self) != 0 && self.dli_fname != nullptr &&
+      dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != nullptr)
+    pinned = true;
+  else
+    log_error("cannot pin libnifshim.so in the VM: %s", dlerror());
+}
+
 bool env_set(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
@@ -267,6 +289,7 @@ extern "C" NIFSHIM_EXPORT int nifshim_rebuilt_attach(ErlNifEntry* (*init)(void),
   }
   ErlNifEntry* e = init();
   if (e == nullptr) return 0;  // ERTS reports "Library init-call unsuccessful"
+  pin_self();
   auto* r = new Rebuilt{};
   std::snprintf(r->path, sizeof r->path, "%s", path);
   if (!switch_off_own_code(self, &r->obj)) {
