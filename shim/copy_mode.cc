@@ -22,6 +22,9 @@ using abi::decode;
 
 constexpr std::size_t kChunk = 64 * 1024;   // arena chunks; bigger copies get their own range
 constexpr std::size_t kSpareChunks = 32;    // kept mapped for the next calls
+// Bigger ranges are kept too, up to this much in all: a fresh range costs a
+// page fault per page on first touch, a reused one nothing.
+constexpr std::size_t kSpareBigBytes = std::size_t{64} << 20;
 
 bool in_window(const void* p, std::size_t n = 1) {
   WindowMapper* m = g_shim.active_mapper();
@@ -73,6 +76,39 @@ std::unordered_map<const void*, Arena>& g_arenas = *new std::unordered_map<const
 std::unordered_map<void*, Owned>& g_owned = *new std::unordered_map<void*, Owned>;
 std::unordered_map<void*, IoVecRecord>& g_iovecs = *new std::unordered_map<void*, IoVecRecord>;
 std::vector<void*>& g_spare = *new std::vector<void*>;
+struct SpareRange { void* at; std::size_t len; };
+std::vector<SpareRange>& g_spare_big = *new std::vector<SpareRange>;
+std::size_t g_spare_big_bytes = 0;
+
+// A range of at least len bytes (page multiple): a kept one that is not
+// more than twice as big, else a fresh one. *got is its real length.
+void* big_range_locked(std::size_t len, std::size_t* got) {
+  for (std::size_t i = 0; i < g_spare_big.size(); ++i) {
+    SpareRange r = g_spare_big[i];
+    if (r.len >= len && r.len <= 2 * len) {
+      g_spare_big.erase(g_spare_big.begin() + long(i));
+      g_spare_big_bytes -= r.len;
+      *got = r.len;
+      return r.at;
+    }
+  }
+  *got = len;
+  return map_range(len);
+}
+
+void drop_big_range_locked(void* at, std::size_t len) {
+  while (g_spare_big_bytes + len > kSpareBigBytes && !g_spare_big.empty()) {
+    unmap_range(g_spare_big.front().at, g_spare_big.front().len);
+    g_spare_big_bytes -= g_spare_big.front().len;
+    g_spare_big.erase(g_spare_big.begin());
+  }
+  if (len > kSpareBigBytes) {
+    unmap_range(at, len);
+    return;
+  }
+  g_spare_big.push_back(SpareRange{at, len});
+  g_spare_big_bytes += len;
+}
 
 // The envs with make_new_binary buffers among those this thread serves.
 thread_local std::vector<const void*> t_dirty_envs;
@@ -81,8 +117,8 @@ void* arena_alloc_locked(const void* key, std::size_t n) {
   Arena& a = g_arenas[key];
   n = (std::max<std::size_t>(n, 1) + 15) & ~std::size_t{15};  // a 0-byte copy is a valid pointer too
   if (n > kChunk / 4) {
-    std::size_t len = page_round(n);
-    void* p = map_range(len);
+    std::size_t len = 0;
+    void* p = big_range_locked(page_round(n), &len);
     if (p) a.ranges.push_back(Range{p, len});
     return p;
   }
@@ -126,8 +162,10 @@ void release_arena(Arena& a) {
   for (const Range& r : a.ranges) {
     if (r.len == kChunk && g_spare.size() < kSpareChunks)
       g_spare.push_back(r.at);
-    else
+    else if (r.len == kChunk)
       unmap_range(r.at, r.len);
+    else
+      drop_big_range_locked(r.at, r.len);
   }
 }
 
