@@ -263,6 +263,18 @@ case "$case_name" in
     clean_stderr "$tmp/err"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  rebuilt_cannot_isolate)
+    # No worker program: the rebuilt library's load fails (it never runs in
+    # the VM instead), with the reason in the log; the VM lives.
+    NIFSHIM_WORKER=/nonexistent/nifshim-worker rebuilt_erl "$tmp/out" "$tmp/err" -eval '
+      {error, on_load_failure} = code:ensure_loaded(bench_nif),
+      timer:sleep(100), io:format("the VM lives~n"), halt().' || fail "exit $?"
+    grep -q 'cannot isolate rebuilt library .*bench_nif.so: nifshim: worker program /nonexistent/nifshim-worker not found.*its load fails' "$tmp/err" \
+      || fail "no log line"
+    grep -q 'Library load-call unsuccessful (-1)' "$tmp/out" "$tmp/err" || fail "no load error"
+    grep -q 'the VM lives' "$tmp/out" || fail "the VM did not go on"
+    pass "a rebuilt library that cannot be isolated fails to load: {error, {load, \"Library load-call unsuccessful (-1).\"}} and a log line" ;;
+
   rebuilt_crashes)
     # A rebuilt library's crashes, in a plain erl: the VM lives.
     for how in segv abort exit "{dirty,segv}"; do
