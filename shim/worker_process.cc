@@ -386,6 +386,13 @@ void Worker::on_death(int code, int status) {
   } else {
     std::snprintf(death_, sizeof death_, "killed from outside (SIGKILL or the OOM killer)");
   }
+  // The call in flight, read before its caller is woken (it clears it).
+  const char* inflight = "undefined";
+  for (auto& f : inflight_)
+    if (const char* n = f.load(std::memory_order_relaxed)) {
+      inflight = n;
+      break;
+    }
   dead_.store(true, std::memory_order_seq_cst);
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -398,7 +405,7 @@ void Worker::on_death(int code, int status) {
     }
   }
   if (!closing_) {
-    report_death();
+    report_death(inflight);
     log_error("worker for %s (pid %d) died: %s", name_, pid_, death_);
     if (state == abi::kCrashSignal)
       for (std::uint32_t i = 0; i < last_crash_.nframes && i < abi::kCrashFrames; ++i)
@@ -408,13 +415,7 @@ void Worker::on_death(int code, int status) {
 
 // One logger report per death, from this (ERTS) thread: the same fields as
 // the worker_crashed exception; `function` is a call that was in flight.
-void Worker::report_death() {
-  const char* fname = "undefined";
-  for (auto& f : inflight_)
-    if (const char* n = f.load(std::memory_order_relaxed)) {
-      fname = n;
-      break;
-    }
+void Worker::report_death(const char* fname) {
   char signame[16] = "none";
   if (signal_ > 0) std::snprintf(signame, sizeof signame, "SIG%s", sigabbrev_np(signal_) ? sigabbrev_np(signal_) : "?");
   long frames = signal_ > 0 && last_crash_.state == abi::kCrashSignal ? long(last_crash_.nframes) : 0;

@@ -115,7 +115,7 @@ class Worker {
   std::atomic<int> next_slot_{0};
   const char* report_library_ = "";
   ErlNifTid monitor_tid_{};
-  void report_death();
+  void report_death(const char* fname);
   std::uint64_t started_ns_ = 0;
 
   std::mutex mu_;                        // channels_, control socket, fd maps
