@@ -35,7 +35,7 @@ enum class LoadKind : std::uint32_t { kLoad, kUpgrade, kUnload };
 // address of a function the NIF passed to enif_schedule_nif.
 inline constexpr std::uint64_t kMaxFuncIndex = 1u << 20;
 
-inline constexpr int kSlots = 12;
+inline constexpr int kSlots = 14;
 
 struct Message {
   Msg kind;
@@ -47,6 +47,11 @@ struct Message {
   std::uint64_t priv;        // kCall: enif_priv_data(env), so the worker answers locally
   std::uint64_t argv;        // kCall: address of argc terms in the data area
   std::uint64_t top;         // first free byte of data[] (offset) for nested payloads
+  // The direct heap of a kCall (worker/enif_direct.cc): the call env's
+  // [hp, hp_end) as the VM sends it; in kEnif/kReturn, where the worker has
+  // built up to; in kReply, the env's hp/hp_end after the request. 0: none.
+  std::uint64_t hp;
+  std::uint64_t hp_end;
   std::uint64_t slot[kSlots];
 };
 

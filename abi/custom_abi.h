@@ -41,6 +41,28 @@ namespace fmt {
 enum : int { kTerm, kBuf, kSize };
 }
 
+// priv_probe_terms: the reply's slots hold terms the VM built with its own
+// enif functions, in this order (worker/enif_direct.cc checks them).
+namespace probe {
+enum : int {
+  kMinus5,        // make_int(-5)
+  kMaxSmall,      // make_long(2^59 - 1)
+  kMaxSmallPlus1, // make_long(2^59): a bignum
+  kDouble,        // make_double(2.5)
+  kAtomOk,        // make_atom("ok")
+  kTuple,         // {-5, ok} (make_tuple_from_array)
+  kCell,          // [-5] (make_list_cell)
+  kNil,           // make_list_from_array(0)
+  kEmptyTuple,    // make_tuple_from_array(0)
+  kUlongMax,      // make_ulong(ULONG_MAX): a bignum
+  kList2,         // [-5, ok] (make_list_from_array)
+  kAtomOkLen,     // make_atom_len("ok", 2)
+  kMap,           // make_new_map
+  kRef,           // make_ref
+  kCount
+};
+}
+
 // priv_raise: reply slot[0] = the exception term
 namespace raise {
 enum : int { kEnv, kKind, kFunction, kReason };

@@ -19,6 +19,7 @@ enum class ApiId : std::uint32_t {
   priv_format_term,    // enif_snprintf's %T: the VM formats a term
   priv_priv_data,      // enif_priv_data of an env that is not the current call's
   priv_raise,          // raise {nifshim, Kind, #{...}} in the calling process
+  priv_probe_terms,    // terms the VM built with its enif functions (term layout check)
   count
 };
 

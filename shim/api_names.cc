@@ -15,6 +15,7 @@ const char* api_name(ApiId id) {
     case ApiId::priv_format_term: return "enif_snprintf(%T)";
     case ApiId::priv_priv_data: return "enif_priv_data";
     case ApiId::priv_raise: return "nifshim raise";
+    case ApiId::priv_probe_terms: return "nifshim term probe";
     case ApiId::count: break;
   }
   return "?";

@@ -45,9 +45,12 @@ struct Invoker<R(A...)> {
 
 }  // namespace
 
-void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top) {
+void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top, ErlNifEnv* direct_env) {
   abi::Message& m = c->msg;
   const auto id = static_cast<abi::ApiId>(m.api);
+  // The worker built terms on the call's heap up to m.hp: ERTS goes on from there.
+  const bool direct = direct_env != nullptr && m.hp != 0;
+  if (direct) env_head(direct_env)->hp = reinterpret_cast<std::uint64_t*>(m.hp);
   const std::uint64_t saved = *top;
   *top = m.top;
   std::uint64_t r = 0, extra = 0;
@@ -66,6 +69,7 @@ void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top) {
     case abi::ApiId::priv_format_term:
     case abi::ApiId::priv_priv_data:
     case abi::ApiId::priv_raise:
+    case abi::ApiId::priv_probe_terms:
       r = serve_custom(w, id, m.slot, &extra);
       break;
     default:
@@ -77,6 +81,8 @@ void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top) {
   m.kind = abi::Msg::kReply;
   m.slot[0] = r;
   m.slot[1] = extra;
+  m.hp = direct ? reinterpret_cast<std::uint64_t>(env_head(direct_env)->hp) : 0;
+  m.hp_end = direct ? reinterpret_cast<std::uint64_t>(env_head(direct_env)->hp_end) : 0;
 }
 
 }  // namespace nifshim

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include <erl_nif.h>
+
 #include "channel_abi.h"
 #include "enif_api.h"
 
@@ -15,12 +17,25 @@ class Worker;
 
 // Serves the kEnif message in c and writes the kReply (not yet posted).
 // *top is this thread's data-stack top on c: nested messages go above the
-// request's own payload while the real function runs.
-void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top);
+// request's own payload while the real function runs. direct_env: the env of
+// the NIF call whose heap the worker builds on directly (vm_exchange.cc), or
+// null: its hp is taken from the request and given back in the reply.
+void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top, ErlNifEnv* direct_env);
 
 // The custom and private requests; returns slot[0] of the reply and may set
-// reply_extra (slot[1]).
-std::uint64_t serve_custom(Worker* w, abi::ApiId id, const std::uint64_t* slot,
+// reply_extra (slot[1]) and, for priv_probe_terms, the other slots.
+std::uint64_t serve_custom(Worker* w, abi::ApiId id, std::uint64_t* slot,
                            std::uint64_t* reply_extra);
+
+// The head of ERTS's ErlNifEnv (x86-64, OTP 18-28): the heap a NIF call
+// builds on. vm_exchange.cc reads and writes hp/hp_end of a call's env.
+struct EnvHead {
+  void* mod_nif;
+  void* proc;
+  std::uint64_t* hp;
+  std::uint64_t* hp_end;
+  void* heap_frag;
+};
+inline EnvHead* env_head(ErlNifEnv* env) { return reinterpret_cast<EnvHead*>(env); }
 
 }  // namespace nifshim

@@ -158,7 +158,42 @@ std::uint64_t select(Worker* w, abi::ApiId id, const std::uint64_t* s) {
 
 }  // namespace
 
-std::uint64_t serve_custom(Worker* w, abi::ApiId id, const std::uint64_t* s, std::uint64_t* extra) {
+namespace {
+
+// Terms built by the VM's own enif functions in an env that lives forever:
+// the worker checks its readers and builders against them.
+std::uint64_t probe_terms(std::uint64_t* s, std::uint64_t* extra) {
+  static ErlNifEnv* env = real().alloc_env();
+  static ERL_NIF_TERM t[abi::probe::kCount];
+  static bool made = [] {
+    using namespace abi::probe;
+    const RealEnif& e = real();
+    t[kMinus5] = e.make_int(env, -5);
+    t[kMaxSmall] = e.make_long(env, (1L << 59) - 1);
+    t[kMaxSmallPlus1] = e.make_long(env, 1L << 59);
+    t[kDouble] = e.make_double(env, 2.5);
+    t[kAtomOk] = e.make_atom(env, "ok");
+    ERL_NIF_TERM two[2] = {t[kMinus5], t[kAtomOk]};
+    t[kTuple] = e.make_tuple_from_array(env, two, 2);
+    t[kCell] = e.make_list_cell(env, t[kMinus5], e.make_list_from_array(env, nullptr, 0));
+    t[kNil] = e.make_list_from_array(env, nullptr, 0);
+    t[kEmptyTuple] = e.make_tuple_from_array(env, nullptr, 0);
+    t[kUlongMax] = e.make_ulong(env, ~0UL);
+    t[kList2] = e.make_list_from_array(env, two, 2);
+    t[kAtomOkLen] = e.make_atom_len(env, "ok", 2);
+    t[kMap] = e.make_new_map(env);
+    t[kRef] = e.make_ref(env);
+    return true;
+  }();
+  (void)made;
+  for (int i = 2; i < abi::probe::kCount; ++i) s[i] = t[i];
+  *extra = t[1];
+  return t[0];
+}
+
+}  // namespace
+
+std::uint64_t serve_custom(Worker* w, abi::ApiId id, std::uint64_t* s, std::uint64_t* extra) {
   NifLibrary* lib = w->owner();
   switch (id) {
     case abi::ApiId::enif_open_resource_type:
@@ -195,6 +230,8 @@ std::uint64_t serve_custom(Worker* w, abi::ApiId id, const std::uint64_t* s, std
       int n = real().snprintf(buf ? buf : dummy, buf ? size : 1, "%T", static_cast<ERL_NIF_TERM>(s[abi::fmt::kTerm]));
       return static_cast<std::uint64_t>(static_cast<std::int64_t>(n));
     }
+    case abi::ApiId::priv_probe_terms:
+      return probe_terms(s, extra);
     case abi::ApiId::priv_priv_data:
       return reinterpret_cast<std::uint64_t>(real().priv_data(decode<ErlNifEnv*>(s[0])));
     case abi::ApiId::priv_raise: {

@@ -2,6 +2,7 @@
 #include "vm_exchange.h"
 
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -54,7 +55,7 @@ bool still_waiting(void* arg) {
 // requests meanwhile. false if the worker died or the deadline passed
 // (*expired then says which).
 bool exchange(Worker* w, abi::Channel* c, std::uint64_t* top, long deadline_ms = 0,
-              bool* expired = nullptr) {
+              bool* expired = nullptr, ErlNifEnv* direct_env = nullptr) {
   Wait d{w, deadline_ms > 0 ? now_ns() + std::uint64_t(deadline_ms) * 1000000u : 0, deadline_ms};
   const int check_ms = deadline_ms > 0 && deadline_ms < kCheckMs ? int(deadline_ms) : kCheckMs;
   channel_post(c, abi::kSideWorker);
@@ -69,12 +70,22 @@ bool exchange(Worker* w, abi::Channel* c, std::uint64_t* top, long deadline_ms =
       log_error("worker for %s: protocol error (message %u)", w->name(), static_cast<unsigned>(k));
       return false;
     }
-    serve_enif(w, c, top);
+    serve_enif(w, c, top, direct_env);
     channel_post(c, abi::kSideWorker);
   }
 }
 
 std::uint64_t align16(std::uint64_t x) { return (x + 15) & ~std::uint64_t{15}; }
+
+// NIFSHIM_DIRECT=0 turns the direct heap off (the worker then forwards every
+// term function); copy mode never has it (the VM's heap is not shared).
+bool direct_heap_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("NIFSHIM_DIRECT");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return on && !copy_mode();
+}
 
 // The fields of a crash, for the exception and the logger report alike.
 #define NIFSHIM_CRASH_FIELDS(lib, w, fname, signame, rec, frames)                                 \
@@ -132,11 +143,20 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   m.priv = reinterpret_cast<std::uint64_t>(lib->priv_overridden ? lib->priv : real().priv_data(env));
   const int tt = m.thread_type;
   const bool dirty = tt == ERL_NIF_THR_DIRTY_CPU_SCHEDULER || tt == ERL_NIF_THR_DIRTY_IO_SCHEDULER;
+  // The worker may build terms on this call's heap itself (normal schedulers,
+  // the VM's memory in the window): it gets [hp, hp_end) and says where it
+  // got to with every request and at return.
+  EnvHead* head = env_head(env);
+  const bool direct = tt == ERL_NIF_THR_NORMAL_SCHEDULER && direct_heap_enabled() &&
+                      head->hp != nullptr && head->hp <= head->hp_end;
+  m.hp = direct ? reinterpret_cast<std::uint64_t>(head->hp) : 0;
+  m.hp_end = direct ? reinterpret_cast<std::uint64_t>(head->hp_end) : 0;
   const long deadline = dirty ? lib->dirty_deadline_ms : lib->deadline_ms;
   bool expired = false;
   w->set_inflight(fname);
-  const bool answered = exchange(w, c, top, deadline, &expired);
+  const bool answered = exchange(w, c, top, deadline, &expired, direct ? env : nullptr);
   w->set_inflight(nullptr);
+  if (answered && direct && c->msg.hp != 0) head->hp = reinterpret_cast<std::uint64_t*>(c->msg.hp);
   if (copy_mode()) copy_env_done(env);
   if (!answered) {
     if (expired) {

@@ -441,7 +441,7 @@ void* Worker::service_main(void* self) {
       break;
     }
     t->top = 0;
-    serve_enif(w, c, &t->top);
+    serve_enif(w, c, &t->top, nullptr);
     channel_post(c, abi::kSideWorker);
   }
   return nullptr;

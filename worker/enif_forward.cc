@@ -5,6 +5,7 @@
 
 #include <utility>
 
+#include "enif_direct.h"
 #include "enif_kinds.h"
 #include "export.h"
 #include "log.h"
@@ -49,6 +50,14 @@ R forward(abi::ApiId id, A... a) {
 #define ENIF_TAIL(...) __VA_OPT__(, ) __VA_ARGS__
 #define ENIF_FWD(ret, name, params, args, kind_list)                                           \
   extern "C" NIFSHIM_EXPORT ret name params {                                                  \
+    using namespace nifshim::worker::kinds;                                                    \
+    return nifshim::worker::forward<ret, nifshim::worker::Kinds<ENIF_STRIP kind_list>>(       \
+        nifshim::abi::ApiId::name ENIF_TAIL args);                                             \
+  }
+// Functions with a direct path (enif_direct.cc): the forwarding half only,
+// which the direct path falls back to.
+#define ENIF_FWD_DIRECT(ret, name, params, args, kind_list)                                    \
+  ret nifshim::worker::fwd::name params {                                                      \
     using namespace nifshim::worker::kinds;                                                    \
     return nifshim::worker::forward<ret, nifshim::worker::Kinds<ENIF_STRIP kind_list>>(       \
         nifshim::abi::ApiId::name ENIF_TAIL args);                                             \

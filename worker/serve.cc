@@ -10,6 +10,7 @@
 
 #include "channel.h"
 #include "custom_abi.h"
+#include "enif_direct.h"
 #include "hosted_library.h"
 #include "local_alloc.h"
 #include "resource_abi.h"
@@ -52,6 +53,10 @@ void run_call(abi::Message& m, std::uint64_t* out) {
   } else {
     fn = as<NifFn>(m.fn);  // a function the NIF passed to enif_schedule_nif
   }
+  // The call's heap, when the term layout was verified (enif_direct.h).
+  const bool direct = direct_enabled() && m.hp != 0 && m.hp <= m.hp_end;
+  r.hp = direct ? m.hp : 0;
+  r.hp_end = direct ? m.hp_end : 0;
   // argv lies in the channel's data area below m.top; nested frames go above.
   out[0] = fn(r.env, m.argc, as<const ERL_NIF_TERM*>(m.argv));
 }
@@ -60,6 +65,7 @@ void run_callback(abi::Message& m) {
   ThreadRole& r = thread_role();
   r.thread_type = m.thread_type;
   r.env = nullptr;
+  r.hp = r.hp_end = 0;
   auto env = as<ErlNifEnv*>(m.slot[abi::cb::kEnv]);
   void* obj = as<void*>(m.slot[abi::cb::kObj]);
   switch (static_cast<abi::CallbackKind>(m.api)) {
@@ -87,6 +93,7 @@ void run_callback(abi::Message& m) {
 void run_load(abi::Message& m, std::uint64_t* out) {
   ThreadRole& r = thread_role();
   r.thread_type = m.thread_type;
+  r.hp = r.hp_end = 0;
   r.env = as<ErlNifEnv*>(m.slot[abi::load::kEnv]);
   ErlNifEntry* e = g_worker.entry;
   switch (static_cast<abi::LoadKind>(m.api)) {
@@ -138,6 +145,13 @@ void serve_vm_message(abi::Channel* c) {
   r.active = c;
   r.top = m.top;
   std::uint64_t out[3] = {0, 0, 0};
+  r.hp = r.hp_end = 0;
+  if (!direct_probed()) {  // the probe is a request: it reuses the message
+    const abi::Message saved = m;
+    direct_init();
+    m = saved;
+  }
+  const bool call = m.kind == abi::Msg::kCall;
   switch (m.kind) {
     case abi::Msg::kCall: run_call(m, out); break;
     case abi::Msg::kCallback: run_callback(m); break;
@@ -149,6 +163,8 @@ void serve_vm_message(abi::Channel* c) {
   // The message area now holds whatever nested traffic left: write afresh.
   m.kind = abi::Msg::kReturn;
   for (int i = 0; i < 3; ++i) m.slot[i] = out[i];
+  m.hp = call ? r.hp : 0;  // where the NIF's terms end on the call's heap
+  m.hp_end = 0;
   channel_post(c, abi::kSideVm);
 }
 

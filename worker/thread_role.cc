@@ -3,11 +3,6 @@
 
 namespace nifshim::worker {
 
-ThreadRole& thread_role() {
-  static thread_local ThreadRole role;
-  return role;
-}
-
 void thread_role_set_nif_thread() { thread_role() = ThreadRole{}; }
 
 }  // namespace nifshim::worker

@@ -17,9 +17,16 @@ struct ThreadRole {
   ErlNifEnv* env = nullptr;        // env of the NIF call being run, if any
   void* priv_value = nullptr;      // its enif_priv_data (as the VM sent it)
   void** priv_slot = nullptr;      // where enif_priv_data(env) reads it (load: what load stores)
+  // The direct heap of the NIF call being run (enif_direct.h): terms for env
+  // are built at hp while hp < hp_end. 0: none (forward instead).
+  std::uint64_t hp = 0, hp_end = 0;
 };
 
-ThreadRole& thread_role();
+// Inline: the direct path (enif_direct.cc) asks on every term it builds.
+inline ThreadRole& thread_role() {
+  static thread_local ThreadRole role;
+  return role;
+}
 
 // Threads created by enif_thread_create: no channel, ERL_NIF_THR_UNDEFINED.
 void thread_role_set_nif_thread();

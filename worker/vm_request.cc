@@ -89,8 +89,17 @@ std::uint64_t VmRequest::send() {
   m.kind = abi::Msg::kEnif;
   m.api = static_cast<std::uint32_t>(id_);
   m.top = base_ + used_;
+  // The direct heap: the VM continues where the worker's own terms end, and
+  // says where the request left it (ERTS may have moved to a heap fragment).
+  ThreadRole& r = thread_role();
+  const bool direct = r.hp != 0 && chan_ == r.active;
+  m.hp = direct ? r.hp : 0;
   channel_post(chan_, abi::kSideVm);
   await_vm(chan_, abi::Msg::kReply);
+  if (direct && m.hp != 0) {
+    r.hp = m.hp;
+    r.hp_end = m.hp_end;
+  }
   return chan_->msg.slot[0];
 }
 

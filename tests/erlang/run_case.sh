@@ -43,6 +43,25 @@ compare_native_isolated() { local mod=$1
   pass "$(tail -n 1 "$tmp/cmp.out")"
 }
 
+# MODULE:run(File) natively, isolated with the worker's direct term path, and
+# isolated fully forwarded (NIFSHIM_DIRECT=0); both isolated runs compared
+# with the native one.
+compare_three() { local mod=$1
+  plain_erl "$tmp/native.out" "$tmp/native.err" -eval "$mod:run(\"$tmp/native.bin\")." \
+    || fail "native run exited $?"
+  shim_erl "$tmp/direct.out" "$tmp/direct.err" -eval "$mod:run(\"$tmp/direct.bin\")." \
+    || fail "isolated (direct) run exited $?"
+  clean_stderr "$tmp/direct.err"
+  NIFSHIM_DIRECT=0 shim_erl "$tmp/fwd.out" "$tmp/fwd.err" -eval "$mod:run(\"$tmp/fwd.bin\")." \
+    || fail "isolated (forwarded) run exited $?"
+  clean_stderr "$tmp/fwd.err"
+  for m in direct fwd; do
+    plain_erl "$tmp/cmp.out" "$tmp/cmp.err" \
+      -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/$m.bin\")." || fail "results differ ($m)"
+  done
+  pass "$(tail -n 1 "$tmp/native.out"); native, direct and forwarded: $(tail -n 1 "$tmp/cmp.out")"
+}
+
 # Rebuilt mode: a plain erl (no launcher, no preload) loading the corpus
 # rebuilt against the shim (tests/nifs/rebuilt).
 rebuilt_erl() { local out=$1 err=$2; shift 2
@@ -127,8 +146,28 @@ case "$case_name" in
 
   api_native_vs_isolated)
     # The enif API corpus (tests/nifs/api_*_nif.c): every case natively, then
-    # isolated, then compared term by term.
-    compare_native_isolated api_cases ;;
+    # isolated (with the direct term path, then fully forwarded), compared
+    # term by term.
+    compare_three api_cases ;;
+
+  direct_mismatch)
+    # A runtime whose term layout differs from what the worker knows (here
+    # simulated): the library runs fully forwarded, with a log line, and
+    # still gives the native results.
+    plain_erl "$tmp/native.out" "$tmp/native.err" -eval "api_cases:run(\"$tmp/native.bin\")." \
+      || fail "native run exited $?"
+    NIFSHIM_TEST_LAYOUT_MISMATCH=1 shim_erl "$tmp/iso.out" "$tmp/iso.err" \
+      -eval "api_cases:run(\"$tmp/iso.bin\")." || fail "isolated run exited $?"
+    grep -q 'the term layout differs from this runtime.s (check 1): every term function is forwarded' \
+      "$tmp/iso.err" || fail "no log line"
+    plain_erl "$tmp/cmp.out" "$tmp/cmp.err" \
+      -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." || fail "results differ"
+    pass "layout mismatch: logged, fully forwarded, $(tail -n 1 "$tmp/cmp.out")" ;;
+
+  direct_property)
+    # Random terms of every type copied through enif_get_*/enif_make_*
+    # (tests/erlang/term_prop.erl) equal their originals in all three modes.
+    compare_three term_prop ;;
 
   api_load_errors)
     # Libraries that are not NIFs, lack nif_init, claim NIF 2.99, fail load...:

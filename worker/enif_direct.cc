@@ -1,0 +1,390 @@
+// The direct path of the term functions; see enif_direct.h. Each function
+// here is the exported enif_* of its name (ENIF_FWD_DIRECT in
+// abi/enif_api.def) and answers exactly as ERTS's would (erl_nif.c), or
+// forwards (fwd::) when it cannot.
+#include "enif_direct.h"
+
+#include <xxhash.h>
+
+#include <atomic>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "custom_abi.h"
+#include "export.h"
+#include "log.h"
+#include "term_layout.h"
+#include "thread_role.h"
+#include "vm_request.h"
+#include "worker_state.h"
+
+namespace nifshim::worker {
+namespace {
+
+namespace T = abi::term;
+using T::Term;
+
+std::atomic<int> g_state{0};  // 0: not probed, 1: on, -1: off
+std::once_flag g_probe_once;
+Term g_empty_tuple = 0;  // ERTS's global literal {}
+
+inline bool reads() { return g_state.load(std::memory_order_relaxed) > 0; }
+
+// n words on the heap of the call being run, for that call's env; nullptr:
+// forward instead (ERTS then takes a heap fragment).
+inline Term* heap(ErlNifEnv* env, std::size_t n) {
+  ThreadRole& r = thread_role();
+  if (r.hp == 0 || env != r.env || n > (r.hp_end - r.hp) / sizeof(Term)) return nullptr;
+  auto* p = reinterpret_cast<Term*>(r.hp);
+  r.hp += n * sizeof(Term);
+  return p;
+}
+
+inline bool is_tuple(Term t) { return T::is_boxed(t) && T::header_subtag(*T::ptr(t)) == T::kArityval; }
+inline bool is_big(Term t) {
+  if (!T::is_boxed(t)) return false;
+  Term s = T::boxed_subtag(t);
+  return s == T::kPosBig || s == T::kNegBig;
+}
+
+// 0 if every check passed, else the number of the first that failed.
+int verify(const Term* t) {
+  using namespace abi::probe;
+  int n = 0;
+  auto ok = [&](bool c) { ++n; return c; };
+  if (!ok(T::is_small(t[kMinus5]) && T::small_value(t[kMinus5]) == -5 && T::make_small(-5) == t[kMinus5]))
+    return n;
+  if (!ok(T::is_small(t[kMaxSmall]) && T::small_value(t[kMaxSmall]) == T::kMaxSmall &&
+          T::make_small(T::kMaxSmall) == t[kMaxSmall]))
+    return n;
+  if (!ok(T::is_boxed(t[kMaxSmallPlus1]) && T::boxed_subtag(t[kMaxSmallPlus1]) == T::kPosBig &&
+          !T::fits_small(T::kMaxSmall + 1)))
+    return n;
+  if (!ok(T::is_boxed(t[kDouble]) && *T::ptr(t[kDouble]) == T::kFloatHeader && T::float_value(t[kDouble]) == 2.5))
+    return n;
+  if (!ok(T::is_atom(t[kAtomOk]) && t[kAtomOkLen] == t[kAtomOk] && !T::is_small(t[kAtomOk]))) return n;
+  if (!ok(is_tuple(t[kTuple]) && *T::ptr(t[kTuple]) == T::make_arityval(2) && T::ptr(t[kTuple])[1] == t[kMinus5] &&
+          T::ptr(t[kTuple])[2] == t[kAtomOk]))
+    return n;
+  if (!ok(T::is_cons(t[kCell]) && T::ptr(t[kCell])[0] == t[kMinus5] && T::ptr(t[kCell])[1] == T::kNil)) return n;
+  if (!ok(t[kNil] == T::kNil)) return n;
+  if (!ok(is_tuple(t[kEmptyTuple]) && *T::ptr(t[kEmptyTuple]) == T::make_arityval(0))) return n;
+  if (!ok(T::is_boxed(t[kUlongMax]) && T::boxed_subtag(t[kUlongMax]) == T::kPosBig)) return n;
+  if (!ok(T::is_boxed(t[kMap]) && T::boxed_subtag(t[kMap]) == T::kMap)) return n;
+  if (!ok(T::is_boxed(t[kRef]) && T::boxed_subtag(t[kRef]) == T::kRef)) return n;
+  const Term* c = T::ptr(t[kList2]);
+  if (!ok(T::is_cons(t[kList2]) && c[0] == t[kMinus5] && c[1] == T::make_cons(c + 2) && c[2] == t[kAtomOk] &&
+          c[3] == T::kNil))
+    return n;
+  return 0;
+}
+
+// Atoms never go away (OTP 25 has no atom GC): once the VM has made one for a
+// name, the worker answers that name itself.
+struct AtomKey {
+  std::size_t operator()(const std::string& s) const { return XXH3_64bits(s.data(), s.size()); }
+};
+std::mutex g_atoms_mu;
+std::unordered_map<std::string, Term, AtomKey>& g_atoms = *new std::unordered_map<std::string, Term, AtomKey>;
+
+bool cached_atom(const char* name, std::size_t len, Term* out) {
+  std::lock_guard<std::mutex> g(g_atoms_mu);
+  auto it = g_atoms.find(std::string(name, len));
+  if (it == g_atoms.end()) return false;
+  *out = it->second;
+  return true;
+}
+
+Term remember_atom(const char* name, std::size_t len, Term t) {
+  if (T::is_atom(t)) {  // not the badarg exception of a too-long name
+    std::lock_guard<std::mutex> g(g_atoms_mu);
+    g_atoms.emplace(std::string(name, len), t);
+  }
+  return t;
+}
+
+}  // namespace
+
+void direct_init() {
+  std::call_once(g_probe_once, [] {
+    const char* v = std::getenv("NIFSHIM_DIRECT");
+    if ((v != nullptr && std::strcmp(v, "0") == 0) || g_worker.vm_state == nullptr || vm_copy_mode()) {
+      g_state.store(-1);
+      return;
+    }
+    Term t[abi::probe::kCount];
+    {
+      VmRequest rq(abi::ApiId::priv_probe_terms);
+      rq.send();
+      std::memcpy(t, rq.msg().slot, sizeof t);
+    }
+    // A runtime whose layout differs, as a test sees it (run_case.sh
+    // direct_mismatch): the probe's small integer comes back as another.
+    if (const char* m = std::getenv("NIFSHIM_TEST_LAYOUT_MISMATCH"); m && std::strcmp(m, "1") == 0)
+      t[abi::probe::kMinus5] = T::make_small(-6);
+    for (Term x : t)
+      if (!T::is_immed(x) && !in_window(T::ptr(x))) {
+        log_error("%s: the VM's terms are not in the window: every term function is forwarded",
+                  g_worker.lib_name);
+        g_state.store(-1);
+        return;
+      }
+    if (int bad = verify(t)) {
+      log_error("%s: the term layout differs from this runtime's (check %d): every term function is "
+                "forwarded",
+                g_worker.lib_name, bad);
+      g_state.store(-1);
+      return;
+    }
+    g_empty_tuple = t[abi::probe::kEmptyTuple];
+    g_state.store(1);
+  });
+}
+
+bool direct_enabled() { return reads(); }
+
+static_assert(abi::probe::kCount <= abi::kSlots, "the probe's terms fit one reply");
+
+bool direct_probed() { return g_state.load(std::memory_order_acquire) != 0; }
+
+}  // namespace nifshim::worker
+
+using namespace nifshim::worker;
+namespace T = nifshim::abi::term;
+using T::Term;
+
+// --- type tests (erl_nif.c: is_atom, is_list, ...)
+
+extern "C" NIFSHIM_EXPORT int enif_is_atom(ErlNifEnv* env, ERL_NIF_TERM t) {
+  return reads() ? T::is_atom(t) : fwd::enif_is_atom(env, t);
+}
+
+extern "C" NIFSHIM_EXPORT int enif_is_list(ErlNifEnv* env, ERL_NIF_TERM t) {
+  return reads() ? (T::is_cons(t) || t == T::kNil) : fwd::enif_is_list(env, t);
+}
+
+extern "C" NIFSHIM_EXPORT int enif_is_empty_list(ErlNifEnv* env, ERL_NIF_TERM t) {
+  return reads() ? t == T::kNil : fwd::enif_is_empty_list(env, t);
+}
+
+extern "C" NIFSHIM_EXPORT int enif_is_tuple(ErlNifEnv* env, ERL_NIF_TERM t) {
+  return reads() ? is_tuple(t) : fwd::enif_is_tuple(env, t);
+}
+
+extern "C" NIFSHIM_EXPORT int enif_is_number(ErlNifEnv* env, ERL_NIF_TERM t) {
+  if (!reads()) return fwd::enif_is_number(env, t);
+  return T::is_small(t) || is_big(t) || (T::is_boxed(t) && T::boxed_subtag(t) == T::kFloat);
+}
+
+extern "C" NIFSHIM_EXPORT int enif_is_map(ErlNifEnv* env, ERL_NIF_TERM t) {
+  return reads() ? (T::is_boxed(t) && T::boxed_subtag(t) == T::kMap) : fwd::enif_is_map(env, t);
+}
+
+extern "C" NIFSHIM_EXPORT int enif_is_pid(ErlNifEnv* env, ERL_NIF_TERM t) {
+  if (!reads()) return fwd::enif_is_pid(env, t);
+  return (t & T::kImmed1Mask) == T::kImmed1Pid || (T::is_boxed(t) && T::boxed_subtag(t) == T::kExternalPid);
+}
+
+extern "C" NIFSHIM_EXPORT int enif_is_port(ErlNifEnv* env, ERL_NIF_TERM t) {
+  if (!reads()) return fwd::enif_is_port(env, t);
+  return (t & T::kImmed1Mask) == T::kImmed1Port || (T::is_boxed(t) && T::boxed_subtag(t) == T::kExternalPort);
+}
+
+extern "C" NIFSHIM_EXPORT int enif_is_fun(ErlNifEnv* env, ERL_NIF_TERM t) {
+  if (!reads()) return fwd::enif_is_fun(env, t);
+  return T::is_boxed(t) && T::boxed_subtag(t) == T::kFun;
+}
+
+extern "C" NIFSHIM_EXPORT int enif_is_ref(ErlNifEnv* env, ERL_NIF_TERM t) {
+  if (!reads()) return fwd::enif_is_ref(env, t);
+  return T::is_boxed(t) && (T::boxed_subtag(t) == T::kRef || T::boxed_subtag(t) == T::kExternalRef);
+}
+
+extern "C" NIFSHIM_EXPORT int enif_is_identical(ERL_NIF_TERM a, ERL_NIF_TERM b) {
+  if (reads() && (a == b || (T::is_immed(a) && T::is_immed(b)))) return a == b;
+  return fwd::enif_is_identical(a, b);  // a deep comparison
+}
+
+extern "C" NIFSHIM_EXPORT ErlNifTermType enif_term_type(ErlNifEnv* env, ERL_NIF_TERM t) {
+  if (!reads()) return fwd::enif_term_type(env, t);
+  if (T::is_small(t)) return ERL_NIF_TERM_TYPE_INTEGER;
+  if (T::is_atom(t)) return ERL_NIF_TERM_TYPE_ATOM;
+  if (T::is_cons(t) || t == T::kNil) return ERL_NIF_TERM_TYPE_LIST;
+  if ((t & T::kImmed1Mask) == T::kImmed1Pid) return ERL_NIF_TERM_TYPE_PID;
+  if ((t & T::kImmed1Mask) == T::kImmed1Port) return ERL_NIF_TERM_TYPE_PORT;
+  if (T::is_boxed(t)) {
+    switch (T::boxed_subtag(t)) {
+      case T::kArityval: return ERL_NIF_TERM_TYPE_TUPLE;
+      case T::kPosBig:
+      case T::kNegBig: return ERL_NIF_TERM_TYPE_INTEGER;
+      case T::kRef:
+      case T::kExternalRef: return ERL_NIF_TERM_TYPE_REFERENCE;
+      case T::kFun: return ERL_NIF_TERM_TYPE_FUN;
+      case T::kFloat: return ERL_NIF_TERM_TYPE_FLOAT;
+      case T::kRefcBin:
+      case T::kHeapBin:
+      case T::kSubBin: return ERL_NIF_TERM_TYPE_BITSTRING;
+      case T::kMap: return ERL_NIF_TERM_TYPE_MAP;
+      case T::kExternalPid: return ERL_NIF_TERM_TYPE_PID;
+      case T::kExternalPort: return ERL_NIF_TERM_TYPE_PORT;
+      default: break;
+    }
+  }
+  return fwd::enif_term_type(env, t);
+}
+
+// --- reading numbers, tuples and lists
+
+extern "C" NIFSHIM_EXPORT int enif_get_int(ErlNifEnv* env, ERL_NIF_TERM t, int* ip) {
+  if (!reads()) return fwd::enif_get_int(env, t, ip);
+  if (!T::is_small(t)) return 0;  // a bignum never fits an int
+  std::int64_t v = T::small_value(t);
+  if (v < INT_MIN || v > INT_MAX) return 0;
+  *ip = static_cast<int>(v);
+  return 1;
+}
+
+extern "C" NIFSHIM_EXPORT int enif_get_uint(ErlNifEnv* env, ERL_NIF_TERM t, unsigned* ip) {
+  if (!reads()) return fwd::enif_get_uint(env, t, ip);
+  if (!T::is_small(t)) return 0;
+  std::int64_t v = T::small_value(t);
+  if (v < 0 || v > std::int64_t{UINT_MAX}) return 0;
+  *ip = static_cast<unsigned>(v);
+  return 1;
+}
+
+extern "C" NIFSHIM_EXPORT int enif_get_long(ErlNifEnv* env, ERL_NIF_TERM t, long* ip) {
+  if (reads() && T::is_small(t)) {
+    *ip = T::small_value(t);
+    return 1;
+  }
+  if (reads() && !is_big(t)) return 0;
+  return fwd::enif_get_long(env, t, ip);  // a bignum may still fit
+}
+
+extern "C" NIFSHIM_EXPORT int enif_get_ulong(ErlNifEnv* env, ERL_NIF_TERM t, unsigned long* ip) {
+  if (reads() && T::is_small(t)) {
+    std::int64_t v = T::small_value(t);
+    if (v < 0) return 0;
+    *ip = static_cast<unsigned long>(v);
+    return 1;
+  }
+  if (reads() && !is_big(t)) return 0;
+  return fwd::enif_get_ulong(env, t, ip);
+}
+
+extern "C" NIFSHIM_EXPORT int enif_get_double(ErlNifEnv* env, ERL_NIF_TERM t, double* dp) {
+  if (!reads()) return fwd::enif_get_double(env, t, dp);
+  if (!T::is_boxed(t) || *T::ptr(t) != T::kFloatHeader) return 0;
+  *dp = T::float_value(t);
+  return 1;
+}
+
+extern "C" NIFSHIM_EXPORT int enif_get_tuple(ErlNifEnv* env, ERL_NIF_TERM t, int* arity,
+                                             const ERL_NIF_TERM** array) {
+  if (!reads()) return fwd::enif_get_tuple(env, t, arity, array);
+  if (!is_tuple(t)) return 0;
+  const Term* p = T::ptr(t);
+  *arity = static_cast<int>(T::header_arity(*p));
+  *array = p + 1;
+  return 1;
+}
+
+extern "C" NIFSHIM_EXPORT int enif_get_list_cell(ErlNifEnv* env, ERL_NIF_TERM t, ERL_NIF_TERM* head,
+                                                 ERL_NIF_TERM* tail) {
+  if (!reads()) return fwd::enif_get_list_cell(env, t, head, tail);
+  if (!T::is_cons(t)) return 0;
+  const Term* c = T::ptr(t);
+  *head = c[0];
+  *tail = c[1];
+  return 1;
+}
+
+extern "C" NIFSHIM_EXPORT int enif_get_list_length(ErlNifEnv* env, ERL_NIF_TERM t, unsigned* len) {
+  if (!reads()) return fwd::enif_get_list_length(env, t, len);
+  std::uint64_t n = 0;
+  while (T::is_cons(t)) {
+    ++n;
+    t = T::ptr(t)[1];
+  }
+  if (t != T::kNil || n > UINT_MAX) return 0;  // improper, or too long
+  *len = static_cast<unsigned>(n);
+  return 1;
+}
+
+// --- making terms: immediates anywhere, boxed ones on the call's heap
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_int(ErlNifEnv* env, int i) {
+  return reads() ? T::make_small(i) : fwd::enif_make_int(env, i);
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_uint(ErlNifEnv* env, unsigned i) {
+  return reads() ? T::make_small(i) : fwd::enif_make_uint(env, i);
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_long(ErlNifEnv* env, long i) {
+  return reads() && T::fits_small(i) ? T::make_small(i) : fwd::enif_make_long(env, i);
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_ulong(ErlNifEnv* env, unsigned long i) {
+  return reads() && i <= static_cast<unsigned long>(T::kMaxSmall) ? T::make_small(static_cast<long>(i))
+                                                                  : fwd::enif_make_ulong(env, i);
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_double(ErlNifEnv* env, double d) {
+  Term* p = reads() && std::isfinite(d) ? heap(env, 2) : nullptr;  // not finite: badarg, by the VM
+  if (p == nullptr) return fwd::enif_make_double(env, d);
+  p[0] = T::kFloatHeader;
+  std::memcpy(p + 1, &d, sizeof d);
+  return T::make_boxed(p);
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_atom(ErlNifEnv* env, const char* name) {
+  Term t;
+  const std::size_t len = std::strlen(name);
+  if (reads() && cached_atom(name, len, &t)) return t;
+  t = fwd::enif_make_atom(env, name);
+  return reads() ? remember_atom(name, len, t) : t;
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_atom_len(ErlNifEnv* env, const char* name, size_t len) {
+  Term t;
+  if (reads() && cached_atom(name, len, &t)) return t;
+  t = fwd::enif_make_atom_len(env, name, len);
+  return reads() ? remember_atom(name, len, t) : t;
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_list_cell(ErlNifEnv* env, ERL_NIF_TERM car, ERL_NIF_TERM cdr) {
+  Term* p = reads() ? heap(env, 2) : nullptr;
+  if (p == nullptr) return fwd::enif_make_list_cell(env, car, cdr);
+  p[0] = car;
+  p[1] = cdr;
+  return T::make_cons(p);
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_tuple_from_array(ErlNifEnv* env, const ERL_NIF_TERM arr[],
+                                                                  unsigned cnt) {
+  if (reads() && cnt == 0) return g_empty_tuple;
+  Term* p = reads() ? heap(env, std::size_t(cnt) + 1) : nullptr;
+  if (p == nullptr) return fwd::enif_make_tuple_from_array(env, arr, cnt);
+  p[0] = T::make_arityval(cnt);
+  std::memcpy(p + 1, arr, cnt * sizeof(Term));
+  return T::make_boxed(p);
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_list_from_array(ErlNifEnv* env, const ERL_NIF_TERM arr[],
+                                                                 unsigned cnt) {
+  if (reads() && cnt == 0) return T::kNil;
+  Term* p = reads() ? heap(env, 2 * std::size_t(cnt)) : nullptr;
+  if (p == nullptr) return fwd::enif_make_list_from_array(env, arr, cnt);
+  for (unsigned i = 0; i < cnt; ++i) {
+    p[2 * i] = arr[i];
+    p[2 * i + 1] = i + 1 < cnt ? T::make_cons(p + 2 * (i + 1)) : T::kNil;
+  }
+  return T::make_cons(p);
+}

@@ -1,0 +1,41 @@
+// The direct path (issue: near-native enif speed). With the preload the VM's
+// heap is shared, so the worker reads terms straight from it and builds small
+// ones itself on the heap of the NIF call it runs: the VM sends the call
+// env's [hp, hp_end) with the call (abi/channel_abi.h), the worker allocates
+// by advancing hp, and says where it got to with every forwarded request and
+// at return. When the heap is full, or the env is not the call's, or a value
+// needs the VM (bignums, exceptions, anything not in abi/term_layout.h), the
+// function is forwarded as before.
+//
+// The layout is verified once per worker against terms the VM builds with
+// its own enif functions (priv_probe_terms); if anything differs, every term
+// function is forwarded and a log line says so. NIFSHIM_DIRECT=0 turns the
+// direct path off; copy mode (no preload) never has it.
+#pragma once
+
+#include <erl_nif.h>
+
+namespace nifshim::worker {
+
+// Once per worker, on a thread serving the VM: the probe (a request to the
+// VM on the thread's channel). direct_probed(): it has run.
+void direct_init();
+bool direct_probed();
+
+// The layout was verified and the direct path is on.
+bool direct_enabled();
+
+// The forwarding half of each ENIF_FWD_DIRECT function (enif_forward.cc).
+namespace fwd {
+#define ENIF_FWD(ret, name, params, args, kinds)
+#define ENIF_FWD_DIRECT(ret, name, params, args, kinds) ret name params;
+#define ENIF_LOCAL(name)
+#define ENIF_CUSTOM(name)
+#include "enif_api.def"
+#undef ENIF_FWD
+#undef ENIF_FWD_DIRECT
+#undef ENIF_LOCAL
+#undef ENIF_CUSTOM
+}  // namespace fwd
+
+}  // namespace nifshim::worker
