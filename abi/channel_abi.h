@@ -35,7 +35,7 @@ enum class LoadKind : std::uint32_t { kLoad, kUpgrade, kUnload };
 // address of a function the NIF passed to enif_schedule_nif.
 inline constexpr std::uint64_t kMaxFuncIndex = 1u << 20;
 
-inline constexpr int kSlots = 14;
+inline constexpr int kSlots = 12;
 
 struct Message {
   Msg kind;

@@ -41,8 +41,9 @@ namespace fmt {
 enum : int { kTerm, kBuf, kSize };
 }
 
-// priv_probe_terms: the reply's slots hold terms the VM built with its own
-// enif functions, in this order (worker/enif_direct.cc checks them).
+// priv_probe_terms: reply slot[0] = the address (in the window) of an array
+// of terms the VM built with its own enif functions, in this order; slot[1]
+// = their count (worker/enif_direct.cc checks them).
 namespace probe {
 enum : int {
   kMinus5,        // make_int(-5)
@@ -59,6 +60,10 @@ enum : int {
   kAtomOkLen,     // make_atom_len("ok", 2)
   kMap,           // make_new_map
   kRef,           // make_ref
+  kHeapBin,       // make_new_binary(3) = <<1,2,3>>: a heap binary
+  kSubBin,        // make_sub_binary(kRefcBin, 10, 20)
+  kRefcBin,       // make_binary of alloc_binary(100) filled with 0..99: a refc binary
+  kSubOfHeap,     // make_sub_binary(kHeapBin, 1, 2)
   kCount
 };
 }

@@ -70,6 +70,29 @@ inline Term make_boxed(const Term* p) { return reinterpret_cast<Term>(p) | kTagP
 inline Term make_arityval(std::uint64_t arity) { return (arity << kHeaderArityOffset) | kArityval; }
 inline constexpr Term kFloatHeader = (Term{1} << kHeaderArityOffset) | kFloat;  // one word of data
 
+// Binaries (erl_binary.h, erl_bits.h, global.h).
+inline constexpr std::size_t kOnHeapBinLimit = 64;  // ERL_ONHEAP_BIN_LIMIT
+// ErlHeapBin: header, size, bytes.
+inline constexpr std::size_t heap_bin_words(std::size_t bytes) { return 2 + (bytes + 7) / 8; }
+inline constexpr Term heap_bin_header(std::size_t bytes) {
+  return (Term(heap_bin_words(bytes) - 1) << kHeaderArityOffset) | kHeapBin;
+}
+// ProcBin: header, size, next, val, bytes, flags.
+inline constexpr Term kProcBinHeader = (Term{5} << kHeaderArityOffset) | kRefcBin;
+inline constexpr int kProcBinBytes = 4, kProcBinFlags = 5;
+// ErlSubBin: header, size, offs, {bitsize, bitoffs, is_writable} bytes, orig
+// (not counted in the header's arity).
+inline constexpr Term kSubBinHeader = (Term{3} << kHeaderArityOffset) | kSubBin;
+inline constexpr std::size_t kSubBinWords = 5;
+struct SubBin {
+  Term header;
+  std::uint64_t size;
+  std::uint64_t offs;
+  std::uint8_t bitsize, bitoffs, is_writable;
+  Term orig;
+};
+static_assert(sizeof(SubBin) == kSubBinWords * sizeof(Term), "ErlSubBin is five words");
+
 inline double float_value(Term t) {
   double d;
   std::memcpy(&d, ptr(t) + 1, sizeof d);

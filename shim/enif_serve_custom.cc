@@ -160,35 +160,43 @@ std::uint64_t select(Worker* w, abi::ApiId id, const std::uint64_t* s) {
 
 namespace {
 
-// Terms built by the VM's own enif functions in an env that lives forever:
-// the worker checks its readers and builders against them.
-std::uint64_t probe_terms(std::uint64_t* s, std::uint64_t* extra) {
-  static ErlNifEnv* env = real().alloc_env();
-  static ERL_NIF_TERM t[abi::probe::kCount];
-  static bool made = [] {
+// Terms built by the VM's own enif functions in an env that lives forever,
+// listed in enif_alloc memory (in the window): the worker checks its readers
+// and builders against them.
+std::uint64_t probe_terms(std::uint64_t* extra) {
+  static ERL_NIF_TERM* t = [] {
     using namespace abi::probe;
     const RealEnif& e = real();
-    t[kMinus5] = e.make_int(env, -5);
-    t[kMaxSmall] = e.make_long(env, (1L << 59) - 1);
-    t[kMaxSmallPlus1] = e.make_long(env, 1L << 59);
-    t[kDouble] = e.make_double(env, 2.5);
-    t[kAtomOk] = e.make_atom(env, "ok");
-    ERL_NIF_TERM two[2] = {t[kMinus5], t[kAtomOk]};
-    t[kTuple] = e.make_tuple_from_array(env, two, 2);
-    t[kCell] = e.make_list_cell(env, t[kMinus5], e.make_list_from_array(env, nullptr, 0));
-    t[kNil] = e.make_list_from_array(env, nullptr, 0);
-    t[kEmptyTuple] = e.make_tuple_from_array(env, nullptr, 0);
-    t[kUlongMax] = e.make_ulong(env, ~0UL);
-    t[kList2] = e.make_list_from_array(env, two, 2);
-    t[kAtomOkLen] = e.make_atom_len(env, "ok", 2);
-    t[kMap] = e.make_new_map(env);
-    t[kRef] = e.make_ref(env);
-    return true;
+    ErlNifEnv* env = e.alloc_env();
+    auto* a = static_cast<ERL_NIF_TERM*>(e.alloc(sizeof(ERL_NIF_TERM) * kCount));
+    if (a == nullptr) return a;
+    a[kMinus5] = e.make_int(env, -5);
+    a[kMaxSmall] = e.make_long(env, (1L << 59) - 1);
+    a[kMaxSmallPlus1] = e.make_long(env, 1L << 59);
+    a[kDouble] = e.make_double(env, 2.5);
+    a[kAtomOk] = e.make_atom(env, "ok");
+    ERL_NIF_TERM two[2] = {a[kMinus5], a[kAtomOk]};
+    a[kTuple] = e.make_tuple_from_array(env, two, 2);
+    a[kCell] = e.make_list_cell(env, a[kMinus5], e.make_list_from_array(env, nullptr, 0));
+    a[kNil] = e.make_list_from_array(env, nullptr, 0);
+    a[kEmptyTuple] = e.make_tuple_from_array(env, nullptr, 0);
+    a[kUlongMax] = e.make_ulong(env, ~0UL);
+    a[kList2] = e.make_list_from_array(env, two, 2);
+    a[kAtomOkLen] = e.make_atom_len(env, "ok", 2);
+    a[kMap] = e.make_new_map(env);
+    a[kRef] = e.make_ref(env);
+    unsigned char* p = e.make_new_binary(env, 3, &a[kHeapBin]);
+    p[0] = 1, p[1] = 2, p[2] = 3;
+    ErlNifBinary b;
+    e.alloc_binary(100, &b);
+    for (int i = 0; i < 100; ++i) b.data[i] = static_cast<unsigned char>(i);
+    a[kRefcBin] = e.make_binary(env, &b);
+    a[kSubBin] = e.make_sub_binary(env, a[kRefcBin], 10, 20);
+    a[kSubOfHeap] = e.make_sub_binary(env, a[kHeapBin], 1, 2);
+    return a;
   }();
-  (void)made;
-  for (int i = 2; i < abi::probe::kCount; ++i) s[i] = t[i];
-  *extra = t[1];
-  return t[0];
+  *extra = t ? abi::probe::kCount : 0;
+  return reinterpret_cast<std::uint64_t>(t);
 }
 
 }  // namespace
@@ -231,7 +239,7 @@ std::uint64_t serve_custom(Worker* w, abi::ApiId id, std::uint64_t* s, std::uint
       return static_cast<std::uint64_t>(static_cast<std::int64_t>(n));
     }
     case abi::ApiId::priv_probe_terms:
-      return probe_terms(s, extra);
+      return probe_terms(extra);
     case abi::ApiId::priv_priv_data:
       return reinterpret_cast<std::uint64_t>(real().priv_data(decode<ErlNifEnv*>(s[0])));
     case abi::ApiId::priv_raise: {

@@ -77,6 +77,26 @@ int verify(const Term* t) {
   if (!ok(T::is_boxed(t[kUlongMax]) && T::boxed_subtag(t[kUlongMax]) == T::kPosBig)) return n;
   if (!ok(T::is_boxed(t[kMap]) && T::boxed_subtag(t[kMap]) == T::kMap)) return n;
   if (!ok(T::is_boxed(t[kRef]) && T::boxed_subtag(t[kRef]) == T::kRef)) return n;
+  {
+    const Term* h = T::ptr(t[kHeapBin]);
+    const auto* hb = reinterpret_cast<const unsigned char*>(h + 2);
+    if (!ok(T::is_boxed(t[kHeapBin]) && h[0] == T::heap_bin_header(3) && h[1] == 3 && hb[0] == 1 && hb[1] == 2 &&
+            hb[2] == 3))
+      return n;
+    const Term* r = T::ptr(t[kRefcBin]);
+    const auto* rb = reinterpret_cast<const unsigned char*>(r[T::kProcBinBytes]);
+    if (!ok(T::is_boxed(t[kRefcBin]) && r[0] == T::kProcBinHeader && r[1] == 100 && in_window(rb) && rb[0] == 0 &&
+            rb[99] == 99))
+      return n;
+    for (int k : {int(kSubBin), int(kSubOfHeap)}) {
+      const auto* sb = reinterpret_cast<const T::SubBin*>(T::ptr(t[k]));
+      const bool of_heap = k == kSubOfHeap;
+      if (!ok(T::is_boxed(t[k]) && sb->header == T::kSubBinHeader && sb->size == (of_heap ? 2u : 20u) &&
+              sb->offs == (of_heap ? 1u : 10u) && sb->bitsize == 0 && sb->bitoffs == 0 && sb->is_writable == 0 &&
+              sb->orig == t[of_heap ? kHeapBin : kRefcBin]))
+        return n;
+    }
+  }
   const Term* c = T::ptr(t[kList2]);
   if (!ok(T::is_cons(t[kList2]) && c[0] == t[kMinus5] && c[1] == T::make_cons(c + 2) && c[2] == t[kAtomOk] &&
           c[3] == T::kNil))
@@ -120,8 +140,13 @@ void direct_init() {
     Term t[abi::probe::kCount];
     {
       VmRequest rq(abi::ApiId::priv_probe_terms);
-      rq.send();
-      std::memcpy(t, rq.msg().slot, sizeof t);
+      auto* a = reinterpret_cast<const Term*>(rq.send());
+      if (a == nullptr || !in_window(a) || rq.msg().slot[1] != abi::probe::kCount) {
+        log_error("%s: no term probe from the VM: every term function is forwarded", g_worker.lib_name);
+        g_state.store(-1);
+        return;
+      }
+      std::memcpy(t, a, sizeof t);
     }
     // A runtime whose layout differs, as a test sees it (run_case.sh
     // direct_mismatch): the probe's small integer comes back as another.
@@ -148,7 +173,6 @@ void direct_init() {
 
 bool direct_enabled() { return reads(); }
 
-static_assert(abi::probe::kCount <= abi::kSlots, "the probe's terms fit one reply");
 
 bool direct_probed() { return g_state.load(std::memory_order_acquire) != 0; }
 
@@ -387,4 +411,108 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_list_from_array(ErlNifEnv* env,
     p[2 * i + 1] = i + 1 < cnt ? T::make_cons(p + 2 * (i + 1)) : T::kNil;
   }
   return T::make_cons(p);
+}
+
+// --- binaries (heap, refc and sub binaries; erl_nif.c enif_is_binary,
+// enif_inspect_binary, enif_make_sub_binary, enif_make_new_binary)
+
+namespace {
+
+// The bytes of a binary term, as erts_get_aligned_binary_bytes finds them:
+// 1 with *data/*size, 0 for a bitstring that is not whole bytes, -1 when the
+// VM must answer (a writable refc binary, an unaligned sub binary, not a binary).
+int binary_bytes(Term t, const unsigned char** data, std::size_t* size) {
+  if (!T::is_boxed(t)) return -1;
+  const Term* p = T::ptr(t);
+  std::size_t offs = 0;
+  switch (T::header_subtag(p[0])) {
+    case T::kHeapBin:
+      *data = reinterpret_cast<const unsigned char*>(p + 2);
+      *size = p[1];
+      return 1;
+    case T::kRefcBin:
+      if (p[T::kProcBinFlags] != 0) return -1;  // writable: ERTS emasculates it first
+      *data = reinterpret_cast<const unsigned char*>(p[T::kProcBinBytes]);
+      *size = p[1];
+      return 1;
+    case T::kSubBin: {
+      const auto* sb = reinterpret_cast<const T::SubBin*>(p);
+      if (sb->bitsize != 0) return 0;
+      if (sb->bitoffs != 0) return -1;  // ERTS makes an aligned copy
+      offs = sb->offs;
+      const Term* o = T::ptr(sb->orig);
+      if (T::header_subtag(o[0]) == T::kHeapBin)
+        *data = reinterpret_cast<const unsigned char*>(o + 2) + offs;
+      else if (T::header_subtag(o[0]) == T::kRefcBin)
+        *data = reinterpret_cast<const unsigned char*>(o[T::kProcBinBytes]) + offs;
+      else
+        return -1;
+      *size = sb->size;
+      return 1;
+    }
+    default:
+      return -1;
+  }
+}
+
+}  // namespace
+
+extern "C" NIFSHIM_EXPORT int enif_is_binary(ErlNifEnv* env, ERL_NIF_TERM t) {
+  if (!reads()) return fwd::enif_is_binary(env, t);
+  if (!T::is_boxed(t)) return 0;
+  switch (T::boxed_subtag(t)) {
+    case T::kHeapBin:
+    case T::kRefcBin: return 1;
+    case T::kSubBin: return reinterpret_cast<const T::SubBin*>(T::ptr(t))->bitsize % 8 == 0;
+    default: return 0;
+  }
+}
+
+extern "C" NIFSHIM_EXPORT int enif_inspect_binary(ErlNifEnv* env, ERL_NIF_TERM t, ErlNifBinary* bin) {
+  const unsigned char* data;
+  std::size_t size;
+  const int r = reads() ? binary_bytes(t, &data, &size) : -1;
+  if (r < 0) return fwd::enif_inspect_binary(env, t, bin);
+  if (r == 0) return 0;
+  bin->data = const_cast<unsigned char*>(data);
+  bin->size = size;
+  bin->ref_bin = nullptr;
+  return 1;
+}
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_sub_binary(ErlNifEnv* env, ERL_NIF_TERM t, size_t pos,
+                                                            size_t size) {
+  if (!reads() || !T::is_boxed(t)) return fwd::enif_make_sub_binary(env, t, pos, size);
+  const Term s = T::boxed_subtag(t);
+  if (s != T::kHeapBin && s != T::kRefcBin && s != T::kSubBin) return fwd::enif_make_sub_binary(env, t, pos, size);
+  auto* sb = reinterpret_cast<T::SubBin*>(heap(env, T::kSubBinWords));
+  if (sb == nullptr) return fwd::enif_make_sub_binary(env, t, pos, size);
+  Term orig = t;
+  std::uint64_t offs = 0;
+  std::uint8_t bitoffs = 0;
+  if (s == T::kSubBin) {  // ERTS_GET_REAL_BIN
+    const auto* from = reinterpret_cast<const T::SubBin*>(T::ptr(t));
+    orig = from->orig;
+    offs = from->offs;
+    bitoffs = from->bitoffs;
+  }
+  sb->header = T::kSubBinHeader;
+  sb->size = size;
+  sb->offs = offs + pos;
+  sb->orig = orig;
+  sb->bitoffs = bitoffs;
+  sb->bitsize = 0;
+  sb->is_writable = 0;
+  return T::make_boxed(reinterpret_cast<Term*>(sb));
+}
+
+extern "C" NIFSHIM_EXPORT unsigned char* enif_make_new_binary(ErlNifEnv* env, size_t size, ERL_NIF_TERM* termp) {
+  // A heap binary (what new_binary makes up to 64 bytes); bigger ones are
+  // refc binaries the VM allocates.
+  Term* p = reads() && size <= T::kOnHeapBinLimit ? heap(env, T::heap_bin_words(size)) : nullptr;
+  if (p == nullptr) return fwd::enif_make_new_binary(env, size, termp);
+  p[0] = T::heap_bin_header(size);
+  p[1] = size;
+  *termp = T::make_boxed(p);
+  return reinterpret_cast<unsigned char*>(p + 2);
 }

@@ -5,7 +5,7 @@
 %% equal. The results are written for comparison across modes (native,
 %% isolated with the direct path, isolated fully forwarded).
 -module(term_prop).
--export([run/1, copy/1, identical/2, gen/1, fixed/0]).
+-export([run/1, copy/1, identical/2, sub/3, gen/1, fixed/0]).
 -on_load(init/0).
 
 init() ->
@@ -13,6 +13,7 @@ init() ->
 
 copy(_) -> erlang:nif_error(not_loaded).
 identical(_, _) -> erlang:nif_error(not_loaded).
+sub(_, _, _) -> erlang:nif_error(not_loaded).
 
 run(OutFile) ->
     _ = rand:seed(exsss, {17, 42, 2026}),
@@ -27,7 +28,14 @@ run(OutFile) ->
 %% VM (pids, ports, references and funs differ between runs).
 check(T) ->
     C = copy(T),
-    {C =:= T andalso identical(T, C) =:= (T =:= C), identical(T, T), shape(C)}.
+    {C =:= T andalso identical(T, C) =:= (T =:= C) andalso subs(T), identical(T, T), shape(C)}.
+
+%% Sub binaries of binaries (and of sub binaries) hold the right bytes.
+subs(B) when is_binary(B), byte_size(B) > 2 ->
+    N = byte_size(B),
+    S = sub(B, 1, N - 2),
+    S =:= binary:part(B, 1, N - 2) andalso sub(S, 1, N - 3) =:= binary:part(B, 2, N - 3);
+subs(_) -> true.
 
 shape(T) when is_pid(T) -> pid;
 shape(T) when is_port(T) -> port;

@@ -112,8 +112,20 @@ static ERL_NIF_TERM identical_nif(ErlNifEnv* env, int argc, const ERL_NIF_TERM a
     return enif_make_atom(env, enif_is_identical(argv[0], argv[1]) ? "true" : "false");
 }
 
+/* sub(Bin, Pos, Len): enif_make_sub_binary of enif_inspect_binary'd bytes. */
+static ERL_NIF_TERM sub_nif(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+    ErlNifBinary bin;
+    unsigned long pos, len;
+    (void)argc;
+    if (!enif_is_binary(env, argv[0]) || !enif_inspect_binary(env, argv[0], &bin) ||
+        !enif_get_ulong(env, argv[1], &pos) || !enif_get_ulong(env, argv[2], &len) || pos + len > bin.size)
+        return enif_make_badarg(env);
+    return enif_make_sub_binary(env, argv[0], pos, len);
+}
+
 static ErlNifFunc funcs[] = {
     {"copy", 1, copy_nif, 0},
+    {"sub", 3, sub_nif, 0},
     {"identical", 2, identical_nif, 0},
 };
 
