@@ -64,6 +64,8 @@ enum : int {
   kSubBin,        // make_sub_binary(kRefcBin, 10, 20)
   kRefcBin,       // make_binary of alloc_binary(100) filled with 0..99: a refc binary
   kSubOfHeap,     // make_sub_binary(kHeapBin, 1, 2)
+  kMap2,          // #{ok => -5, -5 => ok} (make_map_from_arrays): a flatmap
+  kBigMap,        // #{1 => 1, ..., 40 => 40}: a HAMT map
   kCount
 };
 }

@@ -93,6 +93,13 @@ struct SubBin {
 };
 static_assert(sizeof(SubBin) == kSubBinWords * sizeof(Term), "ErlSubBin is five words");
 
+// Maps (erl_map.h): a flatmap is header (map subtag, head type 0), size,
+// keys (a tuple), then the values; HAMT maps have other head types.
+inline constexpr Term kMapHeadMask = 0xFC;  // _HEADER_MAP_SUBTAG_MASK
+inline constexpr Term kFlatmapHead = kMap;  // HAMT_SUBTAG_HEAD_FLATMAP
+inline constexpr int kFlatmapWords = 3;
+inline bool is_flatmap_header(Term h) { return (h & kMapHeadMask) == kFlatmapHead; }
+
 inline double float_value(Term t) {
   double d;
   std::memcpy(&d, ptr(t) + 1, sizeof d);

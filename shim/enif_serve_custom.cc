@@ -193,6 +193,11 @@ std::uint64_t probe_terms(std::uint64_t* extra) {
     a[kRefcBin] = e.make_binary(env, &b);
     a[kSubBin] = e.make_sub_binary(env, a[kRefcBin], 10, 20);
     a[kSubOfHeap] = e.make_sub_binary(env, a[kHeapBin], 1, 2);
+    ERL_NIF_TERM vals[2] = {a[kAtomOk], a[kMinus5]};
+    e.make_map_from_arrays(env, two, vals, 2, &a[kMap2]);
+    ERL_NIF_TERM ks[40];
+    for (int i = 0; i < 40; ++i) ks[i] = e.make_int(env, i + 1);
+    e.make_map_from_arrays(env, ks, ks, 40, &a[kBigMap]);
     return a;
   }();
   *extra = t ? abi::probe::kCount : 0;

@@ -97,6 +97,16 @@ int verify(const Term* t) {
         return n;
     }
   }
+  {  // maps: keys sorted in term order (numbers before atoms)
+    const Term* m = T::ptr(t[kMap2]);
+    const Term* e = T::ptr(t[kMap]);
+    if (!ok(T::is_boxed(t[kMap2]) && T::is_flatmap_header(m[0]) && m[1] == 2 && is_tuple(m[2]) &&
+            T::ptr(m[2])[1] == t[kMinus5] && T::ptr(m[2])[2] == t[kAtomOk] && m[3] == t[kAtomOk] &&
+            m[4] == t[kMinus5] && T::is_flatmap_header(e[0]) && e[1] == 0 &&
+            T::is_boxed(t[kBigMap]) && T::boxed_subtag(t[kBigMap]) == T::kMap &&
+            !T::is_flatmap_header(*T::ptr(t[kBigMap]))))
+      return n;
+  }
   const Term* c = T::ptr(t[kList2]);
   if (!ok(T::is_cons(t[kList2]) && c[0] == t[kMinus5] && c[1] == T::make_cons(c + 2) && c[2] == t[kAtomOk] &&
           c[3] == T::kNil))
@@ -515,4 +525,84 @@ extern "C" NIFSHIM_EXPORT unsigned char* enif_make_new_binary(ErlNifEnv* env, si
   p[1] = size;
   *termp = T::make_boxed(p);
   return reinterpret_cast<unsigned char*>(p + 2);
+}
+
+// --- maps: flatmaps are read directly; HAMT maps (over 32 keys) go to the VM
+// (erl_nif.c enif_get_map_size, enif_map_iterator_*). An iterator the VM
+// made for a HAMT map stays the VM's: every later call on it is forwarded.
+
+namespace {
+inline bool is_flatmap(Term t) { return T::is_boxed(t) && T::is_flatmap_header(*T::ptr(t)); }
+inline Term* flat_keys(Term m) { return const_cast<Term*>(T::ptr(T::ptr(m)[2])) + 1; }
+inline Term* flat_values(Term m) { return const_cast<Term*>(T::ptr(m)) + T::kFlatmapWords; }
+}  // namespace
+
+extern "C" NIFSHIM_EXPORT int enif_get_map_size(ErlNifEnv* env, ERL_NIF_TERM t, size_t* size) {
+  if (!reads() || !is_flatmap(t)) {
+    if (reads() && !(T::is_boxed(t) && T::boxed_subtag(t) == T::kMap)) return 0;
+    return fwd::enif_get_map_size(env, t, size);
+  }
+  *size = T::ptr(t)[1];
+  return 1;
+}
+
+extern "C" NIFSHIM_EXPORT int enif_map_iterator_create(ErlNifEnv* env, ERL_NIF_TERM map, ErlNifMapIterator* it,
+                                                       ErlNifMapIteratorEntry entry) {
+  if (!reads() || !is_flatmap(map)) return fwd::enif_map_iterator_create(env, map, it, entry);
+  const std::size_t size = T::ptr(map)[1];
+  std::size_t offset;
+  switch (entry) {
+    case ERL_NIF_MAP_ITERATOR_FIRST: offset = 0; break;
+    case ERL_NIF_MAP_ITERATOR_LAST: offset = size - 1; break;
+    default: return 0;
+  }
+  it->map = map;
+  it->u.flat.ks = flat_keys(map) + offset;
+  it->u.flat.vs = flat_values(map) + offset;
+  it->size = size;
+  it->idx = offset + 1;
+  return 1;
+}
+
+extern "C" NIFSHIM_EXPORT void enif_map_iterator_destroy(ErlNifEnv* env, ErlNifMapIterator* it) {
+  if (!reads() || !is_flatmap(it->map)) fwd::enif_map_iterator_destroy(env, it);
+}
+
+extern "C" NIFSHIM_EXPORT int enif_map_iterator_is_head(ErlNifEnv* env, ErlNifMapIterator* it) {
+  if (!reads() || !is_flatmap(it->map)) return fwd::enif_map_iterator_is_head(env, it);
+  return it->size == 0 || it->idx == 0;
+}
+
+extern "C" NIFSHIM_EXPORT int enif_map_iterator_is_tail(ErlNifEnv* env, ErlNifMapIterator* it) {
+  if (!reads() || !is_flatmap(it->map)) return fwd::enif_map_iterator_is_tail(env, it);
+  return it->size == 0 || it->idx > it->size;
+}
+
+extern "C" NIFSHIM_EXPORT int enif_map_iterator_next(ErlNifEnv* env, ErlNifMapIterator* it) {
+  if (!reads() || !is_flatmap(it->map)) return fwd::enif_map_iterator_next(env, it);
+  if (it->idx <= it->size) {
+    ++it->idx;
+    ++it->u.flat.ks;
+    ++it->u.flat.vs;
+  }
+  return it->idx <= it->size;
+}
+
+extern "C" NIFSHIM_EXPORT int enif_map_iterator_prev(ErlNifEnv* env, ErlNifMapIterator* it) {
+  if (!reads() || !is_flatmap(it->map)) return fwd::enif_map_iterator_prev(env, it);
+  if (it->idx > 0) {
+    --it->idx;
+    --it->u.flat.ks;
+    --it->u.flat.vs;
+  }
+  return it->idx > 0;
+}
+
+extern "C" NIFSHIM_EXPORT int enif_map_iterator_get_pair(ErlNifEnv* env, ErlNifMapIterator* it, ERL_NIF_TERM* key,
+                                                         ERL_NIF_TERM* value) {
+  if (!reads() || !is_flatmap(it->map)) return fwd::enif_map_iterator_get_pair(env, it, key, value);
+  if (it->idx == 0 || it->idx > it->size) return 0;
+  *key = *it->u.flat.ks;
+  *value = *it->u.flat.vs;
+  return 1;
 }
