@@ -20,6 +20,7 @@ enum class ApiId : std::uint32_t {
   priv_priv_data,      // enif_priv_data of an env that is not the current call's
   priv_raise,          // raise {nifshim, Kind, #{...}} in the calling process
   priv_probe_terms,    // terms the VM built with its enif functions (term layout check)
+  priv_heap_reserve,   // the direct heap is full: room for slot[0] words on the call's heap
   count
 };
 

@@ -16,6 +16,7 @@ const char* api_name(ApiId id) {
     case ApiId::priv_priv_data: return "enif_priv_data";
     case ApiId::priv_raise: return "nifshim raise";
     case ApiId::priv_probe_terms: return "nifshim term probe";
+    case ApiId::priv_heap_reserve: return "nifshim heap reserve";
     case ApiId::count: break;
   }
   return "?";

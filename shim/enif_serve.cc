@@ -43,6 +43,19 @@ struct Invoker<R(A...)> {
   }
 };
 
+// The worker's direct heap is full: ERTS allocates the room (a heap fragment
+// when the process heap is full, as alloc_heap does) by making a tuple of that
+// size, which is then given back: hp returns to where the tuple began, and
+// the worker builds in [hp, hp_end). 1 if it did.
+constexpr std::size_t kMaxReserveWords = 8192;
+std::uint64_t reserve_heap(ErlNifEnv* env, std::uint64_t words) {
+  static const ERL_NIF_TERM zeros[kMaxReserveWords] = {};
+  if (words < 2 || words > kMaxReserveWords) return 0;
+  ERL_NIF_TERM t = real().make_tuple_from_array(env, zeros, static_cast<unsigned>(words - 1));
+  env_head(env)->hp = reinterpret_cast<std::uint64_t*>(t & ~std::uint64_t{3});
+  return 1;
+}
+
 }  // namespace
 
 void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top, ErlNifEnv* direct_env) {
@@ -71,6 +84,9 @@ void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top, ErlNifEnv* direc
     case abi::ApiId::priv_raise:
     case abi::ApiId::priv_probe_terms:
       r = serve_custom(w, id, m.slot, &extra);
+      break;
+    case abi::ApiId::priv_heap_reserve:
+      r = direct ? reserve_heap(direct_env, m.slot[0]) : 0;
       break;
     default:
       log_error("worker for %s sent an unknown request %u", w->name(), m.api);
