@@ -4,10 +4,7 @@
 // forwards (fwd::) when it cannot.
 #include "enif_direct.h"
 
-#include <sys/mman.h>
 #include <xxhash.h>
-
-#include <algorithm>
 
 #include <atomic>
 #include <climits>
@@ -38,20 +35,6 @@ Term g_empty_tuple = 0;  // ERTS's global literal {}
 
 inline bool reads() { return g_state.load(std::memory_order_relaxed) > 0; }
 
-// The worker's page tables are its own: the first write to each heap page
-// the VM never showed it is a page fault here (about 1-2 us), several per
-// call for a NIF that builds a list. One madvise maps the next 64 KiB of the
-// heap (never past hp_end) instead.
-constexpr std::uint64_t kPopulateBytes = 64 * 1024;
-
-void populate(ThreadRole& r, std::uint64_t need_end) {
-  const std::uint64_t lo = r.populated > r.hp ? r.populated : r.hp & ~std::uint64_t{4095};
-  std::uint64_t hi = (std::max(need_end, lo + kPopulateBytes) + 4095) & ~std::uint64_t{4095};
-  if (hi > r.hp_end) hi = r.hp_end & ~std::uint64_t{4095};
-  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_WRITE);
-  r.populated = hi > need_end ? hi : need_end;  // a failure just leaves faults to the kernel
-}
-
 // The heap is full: one round trip makes room for many terms (ERTS takes a
 // heap fragment, see shim/enif_serve.cc reserve_heap) rather than one per
 // term. Only for the call's own env; false: forward the term instead.
@@ -62,7 +45,6 @@ bool reserve(ThreadRole& r, std::size_t n) {
   VmRequest rq(abi::ApiId::priv_heap_reserve);
   rq.msg().slot[0] = kReserveWords;
   if (rq.send() == 0) return false;
-  r.populated = r.hp;
   return n <= (r.hp_end - r.hp) / sizeof(Term);
 }
 
@@ -74,7 +56,6 @@ inline Term* heap(ErlNifEnv* env, std::size_t n) {
   if (n > (r.hp_end - r.hp) / sizeof(Term) && !reserve(r, n)) return nullptr;
   auto* p = reinterpret_cast<Term*>(r.hp);
   r.hp += n * sizeof(Term);
-  if (r.hp > r.populated) populate(r, r.hp);
   return p;
 }
 

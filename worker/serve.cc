@@ -57,7 +57,6 @@ void run_call(abi::Message& m, std::uint64_t* out) {
   const bool direct = direct_enabled() && m.hp != 0 && m.hp <= m.hp_end;
   r.hp = direct ? m.hp : 0;
   r.hp_end = direct ? m.hp_end : 0;
-  r.populated = r.hp;
   // argv lies in the channel's data area below m.top; nested frames go above.
   out[0] = fn(r.env, m.argc, as<const ERL_NIF_TERM*>(m.argv));
 }

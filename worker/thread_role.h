@@ -20,7 +20,6 @@ struct ThreadRole {
   // The direct heap of the NIF call being run (enif_direct.h): terms for env
   // are built at hp while hp < hp_end. 0: none (forward instead).
   std::uint64_t hp = 0, hp_end = 0;
-  std::uint64_t populated = 0;  // [.., populated) of the heap is mapped in this process
 };
 
 // Inline: the direct path (enif_direct.cc) asks on every term it builds.
