@@ -50,8 +50,20 @@ void run_call(abi::Message& m, std::uint64_t* out) {
   } else {
     fn = as<NifFn>(m.fn);  // a function the NIF passed to enif_schedule_nif
   }
-  // argv lies in the channel's data area below m.top; nested frames go above.
-  out[0] = fn(r.env, m.argc, as<const ERL_NIF_TERM*>(m.argv));
+  // argv lies in the channel's data area below m.top (nested frames go
+  // above), or in the message's slots, which the NIF's first enif request
+  // reuses: those are copied to this thread's stack (in the window) first.
+  auto argv = as<const ERL_NIF_TERM*>(m.argv);
+  ERL_NIF_TERM local[abi::kSlots];
+  if (m.argv == reinterpret_cast<std::uint64_t>(m.slot)) {
+    if (m.argc < 0 || m.argc > abi::kSlots) {
+      log_error("worker: a call with %d arguments in the message", m.argc);
+      std::abort();
+    }
+    std::memcpy(local, m.slot, std::size_t(m.argc) * sizeof(ERL_NIF_TERM));
+    argv = local;
+  }
+  out[0] = fn(r.env, m.argc, argv);
 }
 
 void run_callback(abi::Message& m) {
@@ -134,6 +146,9 @@ void serve_vm_message(abi::Channel* c) {
   r.active = c;
   r.top = m.top;
   std::uint64_t out[3] = {0, 0, 0};
+  // Only load answers in slot[1] and slot[2]: a call's answer stays on the
+  // message's first cache line.
+  const int nout = m.kind == abi::Msg::kLoad ? 3 : 1;
   switch (m.kind) {
     case abi::Msg::kCall: run_call(m, out); break;
     case abi::Msg::kCallback: run_callback(m); break;
@@ -144,7 +159,7 @@ void serve_vm_message(abi::Channel* c) {
   }
   // The message area now holds whatever nested traffic left: write afresh.
   m.kind = abi::Msg::kReturn;
-  for (int i = 0; i < 3; ++i) m.slot[i] = out[i];
+  for (int i = 0; i < nout; ++i) m.slot[i] = out[i];
   channel_post(c, abi::kSideVm);
 }
 
