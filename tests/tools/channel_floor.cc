@@ -3,7 +3,9 @@
 // ns per round trip of 5 runs each:
 //   "floor channel <ns>"  the shim's own channel code (abi/channel_abi.h,
 //                         shim/channel.cc), with the same spin-then-futex wait
-//                         as shim/vm_exchange.cc: a message and a turn word
+//                         as shim/vm_exchange.cc: a turn word and a message
+//                         whose slot[0] carries the argument and the answer,
+//                         as a one-argument call's do
 //   "floor line <ns>"     the hardware's floor: one cache line passed back
 //                         and forth (a turn word, PAUSE while spinning)
 #include <algorithm>
@@ -64,13 +66,13 @@ double channel_round_trip(int n) {
       channel_wait(c, abi::kSideWorker, kSpinNs, 0, nullptr, nullptr);
       if (c->msg.kind == abi::Msg::kNone) _exit(0);
       c->msg.kind = abi::Msg::kReturn;
-      c->msg.slot[0] = c->msg.slot[1];
+      c->msg.slot[0] = c->msg.slot[0] + 1;
       channel_post(c, abi::kSideVm);
     }
   }
   double ns = median_ns(n, [c](int i) {
     c->msg.kind = abi::Msg::kCall;
-    c->msg.slot[1] = static_cast<std::uint64_t>(i);
+    c->msg.slot[0] = static_cast<std::uint64_t>(i);
     channel_post(c, abi::kSideWorker);
     channel_wait(c, abi::kSideVm, kSpinNs, 1000, alive, nullptr);
   });
