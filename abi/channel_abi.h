@@ -45,7 +45,8 @@ struct Message {
   std::uint64_t fn;
   std::uint64_t env;
   std::uint64_t priv;        // kCall: enif_priv_data(env), so the worker answers locally
-  std::uint64_t argv;        // kCall: address of argc terms in the data area
+  std::uint64_t argv;        // kCall: address of argc terms: slot[] when argc <= kSlots (the
+                             // worker copies them before the NIF runs), else the data area
   std::uint64_t top;         // first free byte of data[] (offset) for nested payloads
   // The direct heap of a kCall (worker/enif_direct.cc): the call env's
   // [hp, hp_end) as the VM sends it; in kEnif/kReturn, where the worker has

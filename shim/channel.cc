@@ -71,7 +71,9 @@ bool channel_wait(abi::Channel* c, abi::Side me, std::uint64_t spin_ns, int time
                   bool (*still_waiting)(void*), void* arg) {
   if (c->turn.load(std::memory_order_acquire) == me) return true;
   const int my_cpu = sched_getcpu();
-  c->cpu[me].store(my_cpu, std::memory_order_relaxed);
+  // The partner spins on this cache line: write it only when the CPU changed
+  // (an idle write would take the line away from the partner once more).
+  if (c->cpu[me].load(std::memory_order_relaxed) != my_cpu) c->cpu[me].store(my_cpu, std::memory_order_relaxed);
   if (spin_ns > 0 && g_spinners.fetch_add(1, std::memory_order_relaxed) < max_spinners()) {
     const std::uint64_t until = now_ns() + spin_ns;
     bool mine = false;

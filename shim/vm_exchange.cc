@@ -126,19 +126,26 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
     return raise_error(env, "worker_unavailable",
                        {err_string("library", lib->path), err_atom("function", fname),
                         err_string("reason", w->death())});
-  const std::uint64_t base = align16(*top);
-  if (base + std::size_t(argc) * sizeof(ERL_NIF_TERM) > abi::kChannelDataSize)
-    return raise_error(env, "channel_full", {err_string("library", lib->path), err_atom("function", fname)});
-  // argv lives on this thread's stack (normal NIFs): the worker gets a copy.
-  auto* args = reinterpret_cast<ERL_NIF_TERM*>(c->data + base);
-  std::memcpy(args, argv, std::size_t(argc) * sizeof(ERL_NIF_TERM));
   abi::Message& m = c->msg;
+  // argv lives on this thread's stack (normal NIFs): the worker gets a copy,
+  // in the message's slots when it fits there (cache lines the worker reads
+  // anyway), else in the data area.
+  static_assert(sizeof(ERL_NIF_TERM) == sizeof(m.slot[0]));
+  const std::uint64_t base = align16(*top);
+  ERL_NIF_TERM* args = reinterpret_cast<ERL_NIF_TERM*>(m.slot);
+  m.top = base;
+  if (argc > abi::kSlots) {
+    if (base + std::size_t(argc) * sizeof(ERL_NIF_TERM) > abi::kChannelDataSize)
+      return raise_error(env, "channel_full", {err_string("library", lib->path), err_atom("function", fname)});
+    args = reinterpret_cast<ERL_NIF_TERM*>(c->data + base);
+    m.top = base + std::size_t(argc) * sizeof(ERL_NIF_TERM);
+  }
+  std::memcpy(args, argv, std::size_t(argc) * sizeof(ERL_NIF_TERM));
   m.kind = abi::Msg::kCall;
   m.fn = fn;
   m.env = reinterpret_cast<std::uint64_t>(env);
   m.argc = argc;
   m.argv = reinterpret_cast<std::uint64_t>(args);
-  m.top = base + std::size_t(argc) * sizeof(ERL_NIF_TERM);
   m.thread_type = real().thread_type();
   m.priv = reinterpret_cast<std::uint64_t>(lib->priv_overridden ? lib->priv : real().priv_data(env));
   const int tt = m.thread_type;

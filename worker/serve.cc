@@ -53,12 +53,24 @@ void run_call(abi::Message& m, std::uint64_t* out) {
   } else {
     fn = as<NifFn>(m.fn);  // a function the NIF passed to enif_schedule_nif
   }
-  // The call's heap, when the term layout was verified (enif_direct.h).
-  const bool direct = direct_enabled() && m.hp != 0 && m.hp <= m.hp_end;
-  r.hp = direct ? m.hp : 0;
-  r.hp_end = direct ? m.hp_end : 0;
-  // argv lies in the channel's data area below m.top; nested frames go above.
-  out[0] = fn(r.env, m.argc, as<const ERL_NIF_TERM*>(m.argv));
+  // The call's heap is the worker's to build on (asked for when the first
+  // term needs it), on normal schedulers with the direct path (enif_direct.h).
+  r.hp = r.hp_end = 0;
+  r.heap_ok = direct_enabled() && m.thread_type == ERL_NIF_THR_NORMAL_SCHEDULER;
+  // argv lies in the channel's data area below m.top (nested frames go
+  // above), or in the message's slots, which the NIF's first enif request
+  // reuses: those are copied to this thread's stack (in the window) first.
+  auto argv = as<const ERL_NIF_TERM*>(m.argv);
+  ERL_NIF_TERM local[abi::kSlots];
+  if (m.argv == reinterpret_cast<std::uint64_t>(m.slot)) {
+    if (m.argc < 0 || m.argc > abi::kSlots) {
+      log_error("worker: a call with %d arguments in the message", m.argc);
+      std::abort();
+    }
+    std::memcpy(local, m.slot, std::size_t(m.argc) * sizeof(ERL_NIF_TERM));
+    argv = local;
+  }
+  out[0] = fn(r.env, m.argc, argv);
 }
 
 void run_callback(abi::Message& m) {
@@ -146,12 +158,16 @@ void serve_vm_message(abi::Channel* c) {
   r.top = m.top;
   std::uint64_t out[3] = {0, 0, 0};
   r.hp = r.hp_end = 0;
+  r.heap_ok = false;
   if (!direct_probed()) {  // the probe is a request: it reuses the message
     const abi::Message saved = m;
     direct_init();
     m = saved;
   }
   const bool call = m.kind == abi::Msg::kCall;
+  // Only load answers in slot[1] and slot[2]: a call's answer stays on the
+  // message's first cache line.
+  const int nout = m.kind == abi::Msg::kLoad ? 3 : 1;
   switch (m.kind) {
     case abi::Msg::kCall: run_call(m, out); break;
     case abi::Msg::kCallback: run_callback(m); break;
@@ -162,9 +178,10 @@ void serve_vm_message(abi::Channel* c) {
   }
   // The message area now holds whatever nested traffic left: write afresh.
   m.kind = abi::Msg::kReturn;
-  for (int i = 0; i < 3; ++i) m.slot[i] = out[i];
-  m.hp = call ? r.hp : 0;  // where the NIF's terms end on the call's heap
-  m.hp_end = 0;
+  for (int i = 0; i < nout; ++i) m.slot[i] = out[i];
+  // Where the NIF's terms end on the call's heap, if it built any there.
+  m.api = call && r.hp != 0 ? 1 : 0;
+  if (m.api) m.hp = r.hp;
   channel_post(c, abi::kSideVm);
 }
 

@@ -3,7 +3,7 @@
 %% halts with 0 (pass) or 1 (fail).
 -module(isolation_tests).
 -export([nifshim_module/0, nifshim_without_shim/0, dead_upgrade/0, cpu_limit/0, worker_pid/1,
-         global_scope/0]).
+         global_scope/0, idle_workers/0]).
 -export([crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/2]).
 -export([restart_resources/0, restart_limit/0, follows_cwd/0, only_in_worker/0, rebuilt_only_in_worker/0, rebuilt_with_preload/0, worker_cannot_start/0, killed_worker/0, compare/2, compare/3, crash/1]).
 
@@ -363,6 +363,45 @@ nifshim_module() ->
         true = Size > 0,
         io:format("nifshim_module: workers/0, restart/1 (~p -> ~p), policy/0~n", [Pid, Pid2])
     end).
+
+%% Workers with no calls use no CPU: after calls from every scheduler, normal
+%% and dirty, the serving threads stop spinning and sleep; their CPU ticks
+%% (utime + stime of the whole worker, /proc/PID/stat) stay put for 2 s.
+idle_workers() ->
+    run(fun() ->
+        Bin = binary:copy(<<"idle">>, 1 bsl 18),
+        Parent = self(),
+        Callers = [spawn_opt(fun() ->
+                                 [begin
+                                      7 = bench_nif:noop(7),
+                                      alive = crash_nif:crash(none),
+                                      alive = crash_nif:crash_dirty(none)
+                                  end || _ <- lists:seq(1, 2000)],
+                                 _ = bench_nif:bin_sum(Bin),  % dirty
+                                 _ = crypto:hash(sha256, Bin),
+                                 Parent ! {done, self()}
+                             end, [link, {scheduler, S}])
+                   || S <- lists:seq(1, erlang:system_info(schedulers_online))],
+        [receive {done, P} -> ok after 60000 -> fail("caller ~p hung", [P]) end || P <- Callers],
+        Ws = [{Name, integer_to_list(Pid)}
+              || #{name := Name, pid := Pid, state := running} <- nifshim:workers()],
+        lists:sort([N || {N, _} <- Ws]) =:= ["bench_nif", "crash_nif", "crypto"]
+            orelse fail("unexpected workers: ~p", [Ws]),
+        timer:sleep(500),  % far past any spin budget
+        Before = [cpu_ticks(P) || {_, P} <- Ws],
+        timer:sleep(2000),
+        After = [cpu_ticks(P) || {_, P} <- Ws],
+        Grew = [{N, B, A} || {{N, _}, B, A} <- lists:zip3(Ws, Before, After), A =/= B],
+        Grew =:= [] orelse fail("idle workers used CPU (name, ticks before, after): ~p", [Grew]),
+        io:format("idle_workers: ~p workers (~s) used 0 CPU ticks in 2 s without calls (ticks ~w)~n",
+                  [length(Ws), lists:join(", ", [N || {N, _} <- Ws]), After])
+    end).
+
+%% utime + stime of all the process's threads, in clock ticks.
+cpu_ticks(Pid) ->
+    [_, AfterComm] = string:split(test_util:read(Pid, "stat"), ") ", trailing),
+    F = string:split(AfterComm, " ", all),
+    list_to_integer(lists:nth(12, F)) + list_to_integer(lists:nth(13, F)).
 
 %% Without the shim the module says so.
 nifshim_without_shim() ->

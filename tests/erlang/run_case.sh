@@ -223,6 +223,11 @@ case "$case_name" in
     wait 2>/dev/null
     pass "worker $worker died with its VM $beam" ;;
 
+  idle_workers)
+    isolation_case idle_workers
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
   nifshim_module)
     isolation_case nifshim_module
     pass "$(tail -n 1 "$tmp/out")" ;;
