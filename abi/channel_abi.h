@@ -24,7 +24,7 @@ enum class Msg : std::uint32_t {
   kLoad = 3,      // run load/upgrade/unload: api = LoadKind
   kReply = 4,     // answer to kEnif: slot[0] = result
   // worker -> VM
-  kReturn = 5,    // answer to kCall/kCallback/kLoad: slot[0] = result
+  kReturn = 5,    // answer to kCall/kCallback/kLoad: slot[0] = result (kCall: api = 1 if hp is set)
   kEnif = 6,      // an enif request: api = ApiId, slot[i] = argument i
 };
 
@@ -48,12 +48,14 @@ struct Message {
   std::uint64_t argv;        // kCall: address of argc terms: slot[] when argc <= kSlots (the
                              // worker copies them before the NIF runs), else the data area
   std::uint64_t top;         // first free byte of data[] (offset) for nested payloads
-  // The direct heap of a kCall (worker/enif_direct.cc): the call env's
-  // [hp, hp_end) as the VM sends it; in kEnif/kReturn, where the worker has
-  // built up to; in kReply, the env's hp/hp_end after the request. 0: none.
+  std::uint64_t slot[kSlots];
+  // The direct heap (worker/enif_direct.cc), after the slots so that a
+  // trivial call never touches this cache line. The worker asks for the call
+  // env's heap with priv_heap_reserve; then in kEnif, where it has built up
+  // to; in kReply, the env's [hp, hp_end) after the request; in the kReturn
+  // of a kCall (with api = 1), where the NIF's terms end. 0: none.
   std::uint64_t hp;
   std::uint64_t hp_end;
-  std::uint64_t slot[kSlots];
 };
 
 inline constexpr std::size_t kChannelDataSize = (std::size_t{1} << 20) - 256;

@@ -43,14 +43,17 @@ struct Invoker<R(A...)> {
   }
 };
 
-// The worker's direct heap is full: ERTS allocates the room (a heap fragment
-// when the process heap is full, as alloc_heap does) by making a tuple of that
-// size, which is then given back: hp returns to where the tuple began, and
-// the worker builds in [hp, hp_end). 1 if it did.
+// The worker builds on the call's heap: [hp, hp_end) as it is, if that has
+// room for `words`; else ERTS allocates the room (a heap fragment when the
+// process heap is full, as alloc_heap does) by making a tuple of that size,
+// which is then given back: hp returns to where the tuple began. 1 if done.
 constexpr std::size_t kMaxReserveWords = 8192;
 std::uint64_t reserve_heap(ErlNifEnv* env, std::uint64_t words) {
   static const ERL_NIF_TERM zeros[kMaxReserveWords] = {};
   if (words < 2 || words > kMaxReserveWords) return 0;
+  EnvHead* head = env_head(env);
+  if (head->hp != nullptr && head->hp <= head->hp_end && words <= std::uint64_t(head->hp_end - head->hp))
+    return 1;
   ERL_NIF_TERM t = real().make_tuple_from_array(env, zeros, static_cast<unsigned>(words - 1));
   env_head(env)->hp = reinterpret_cast<std::uint64_t*>(t & ~std::uint64_t{3});
   return 1;
@@ -62,8 +65,9 @@ void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top, ErlNifEnv* direc
   abi::Message& m = c->msg;
   const auto id = static_cast<abi::ApiId>(m.api);
   // The worker built terms on the call's heap up to m.hp: ERTS goes on from there.
-  const bool direct = direct_env != nullptr && m.hp != 0;
-  if (direct) env_head(direct_env)->hp = reinterpret_cast<std::uint64_t*>(m.hp);
+  const bool sync = direct_env != nullptr && m.hp != 0;
+  if (sync) env_head(direct_env)->hp = reinterpret_cast<std::uint64_t*>(m.hp);
+  bool lent = false;
   const std::uint64_t saved = *top;
   *top = m.top;
   std::uint64_t r = 0, extra = 0;
@@ -86,7 +90,8 @@ void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top, ErlNifEnv* direc
       r = serve_custom(w, id, m.slot, &extra);
       break;
     case abi::ApiId::priv_heap_reserve:
-      r = direct ? reserve_heap(direct_env, m.slot[0]) : 0;
+      r = direct_env ? reserve_heap(direct_env, m.slot[0]) : 0;
+      lent = r != 0;
       break;
     default:
       log_error("worker for %s sent an unknown request %u", w->name(), m.api);
@@ -97,8 +102,9 @@ void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top, ErlNifEnv* direc
   m.kind = abi::Msg::kReply;
   m.slot[0] = r;
   m.slot[1] = extra;
-  m.hp = direct ? reinterpret_cast<std::uint64_t>(env_head(direct_env)->hp) : 0;
-  m.hp_end = direct ? reinterpret_cast<std::uint64_t>(env_head(direct_env)->hp_end) : 0;
+  const bool heap = sync || lent;
+  m.hp = heap ? reinterpret_cast<std::uint64_t>(env_head(direct_env)->hp) : 0;
+  m.hp_end = heap ? reinterpret_cast<std::uint64_t>(env_head(direct_env)->hp_end) : 0;
 }
 
 }  // namespace nifshim

@@ -151,19 +151,17 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   const int tt = m.thread_type;
   const bool dirty = tt == ERL_NIF_THR_DIRTY_CPU_SCHEDULER || tt == ERL_NIF_THR_DIRTY_IO_SCHEDULER;
   // The worker may build terms on this call's heap itself (normal schedulers,
-  // the VM's memory in the window): it gets [hp, hp_end) and says where it
-  // got to with every request and at return.
+  // the VM's memory in the window): it asks for [hp, hp_end) when it first
+  // needs it and says where it got to with every request and at return.
   EnvHead* head = env_head(env);
-  const bool direct = tt == ERL_NIF_THR_NORMAL_SCHEDULER && direct_heap_enabled() &&
-                      head->hp != nullptr && head->hp <= head->hp_end;
-  m.hp = direct ? reinterpret_cast<std::uint64_t>(head->hp) : 0;
-  m.hp_end = direct ? reinterpret_cast<std::uint64_t>(head->hp_end) : 0;
+  const bool direct = tt == ERL_NIF_THR_NORMAL_SCHEDULER && direct_heap_enabled();
   const long deadline = dirty ? lib->dirty_deadline_ms : lib->deadline_ms;
   bool expired = false;
   w->set_inflight(fname);
   const bool answered = exchange(w, c, top, deadline, &expired, direct ? env : nullptr);
   w->set_inflight(nullptr);
-  if (answered && direct && c->msg.hp != 0) head->hp = reinterpret_cast<std::uint64_t*>(c->msg.hp);
+  if (answered && direct && c->msg.api == 1 && c->msg.hp != 0)
+    head->hp = reinterpret_cast<std::uint64_t*>(c->msg.hp);
   if (copy_mode()) copy_env_done(env);
   if (!answered) {
     if (expired) {

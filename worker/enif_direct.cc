@@ -41,10 +41,13 @@ inline bool reads() { return g_state.load(std::memory_order_relaxed) > 0; }
 constexpr std::size_t kReserveWords = 4096;
 
 bool reserve(ThreadRole& r, std::size_t n) {
-  if (n > kReserveWords) return false;
+  if (n > kReserveWords || !r.heap_ok) return false;
   VmRequest rq(abi::ApiId::priv_heap_reserve);
   rq.msg().slot[0] = kReserveWords;
-  if (rq.send() == 0) return false;
+  if (rq.send() == 0 || r.hp == 0) {
+    r.heap_ok = false;  // the VM lends no heap to this call: forward
+    return false;
+  }
   return n <= (r.hp_end - r.hp) / sizeof(Term);
 }
 
@@ -52,8 +55,8 @@ bool reserve(ThreadRole& r, std::size_t n) {
 // forward instead (ERTS then takes a heap fragment).
 inline Term* heap(ErlNifEnv* env, std::size_t n) {
   ThreadRole& r = thread_role();
-  if (r.hp == 0 || env != r.env) return nullptr;
-  if (n > (r.hp_end - r.hp) / sizeof(Term) && !reserve(r, n)) return nullptr;
+  if (env != r.env || (r.hp == 0 && !r.heap_ok)) return nullptr;
+  if ((r.hp == 0 || n > (r.hp_end - r.hp) / sizeof(Term)) && !reserve(r, n)) return nullptr;
   auto* p = reinterpret_cast<Term*>(r.hp);
   r.hp += n * sizeof(Term);
   return p;

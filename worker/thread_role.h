@@ -20,6 +20,7 @@ struct ThreadRole {
   // The direct heap of the NIF call being run (enif_direct.h): terms for env
   // are built at hp while hp < hp_end. 0: none (forward instead).
   std::uint64_t hp = 0, hp_end = 0;
+  bool heap_ok = false;  // the call's heap may be asked for (normal scheduler, direct path on)
 };
 
 // Inline: the direct path (enif_direct.cc) asks on every term it builds.

@@ -96,7 +96,7 @@ std::uint64_t VmRequest::send() {
   m.hp = direct ? r.hp : 0;
   channel_post(chan_, abi::kSideVm);
   await_vm(chan_, abi::Msg::kReply);
-  if (direct && m.hp != 0) {
+  if ((direct || id_ == abi::ApiId::priv_heap_reserve) && m.hp != 0) {
     r.hp = m.hp;
     r.hp_end = m.hp_end;
   }
