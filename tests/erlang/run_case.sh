@@ -31,53 +31,40 @@ fail() { echo "FAIL $case_name: $*"; show "$tmp"/*; exit 1; }
 # The shim prints only errors by default: a clean run has none.
 clean_stderr() { ! grep -q 'nifshim\[' "$1" || fail "unexpected shim messages on stderr"; }
 
-# MODULE:run(File) natively and isolated, then the results compared case by case.
-compare_native_isolated() { local mod=$1
-  plain_erl "$tmp/native.out" "$tmp/native.err" -eval "$mod:run(\"$tmp/native.bin\")." \
-    || fail "native run exited $?"
-  shim_erl "$tmp/iso.out" "$tmp/iso.err" -eval "$mod:run(\"$tmp/iso.bin\")." \
-    || fail "isolated run exited $?"
-  [ "$mod" = api_load_errors ] || clean_stderr "$tmp/iso.err"
-  plain_erl "$tmp/cmp.out" "$tmp/cmp.err" \
-    -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." || fail "results differ"
-  pass "$(tail -n 1 "$tmp/cmp.out")"
-}
-
-# MODULE:run(File) natively, isolated with the worker's direct term path, and
-# isolated fully forwarded (NIFSHIM_DIRECT=0); both isolated runs compared
-# with the native one.
-compare_three() { local mod=$1
-  plain_erl "$tmp/native.out" "$tmp/native.err" -eval "$mod:run(\"$tmp/native.bin\")." \
-    || fail "native run exited $?"
-  shim_erl "$tmp/direct.out" "$tmp/direct.err" -eval "$mod:run(\"$tmp/direct.bin\")." \
-    || fail "isolated (direct) run exited $?"
-  clean_stderr "$tmp/direct.err"
-  NIFSHIM_DIRECT=0 shim_erl "$tmp/fwd.out" "$tmp/fwd.err" -eval "$mod:run(\"$tmp/fwd.bin\")." \
-    || fail "isolated (forwarded) run exited $?"
-  clean_stderr "$tmp/fwd.err"
-  for m in direct fwd; do
-    plain_erl "$tmp/cmp.out" "$tmp/cmp.err" \
-      -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/$m.bin\")." || fail "results differ ($m)"
-  done
-  pass "$(tail -n 1 "$tmp/native.out"); native, direct and forwarded: $(tail -n 1 "$tmp/cmp.out")"
-}
-
 # Rebuilt mode: a plain erl (no launcher, no preload) loading the corpus
 # rebuilt against the shim (tests/nifs/rebuilt).
 rebuilt_erl() { local out=$1 err=$2; shift 2
   NIFSHIM_TEST_NIFS="$NIFSHIM_TEST_NIFS/rebuilt" plain_erl "$out" "$err" "$@"; }
 
-# MODULE:run(File) natively, then rebuilt in a plain erl; compared.
-compare_native_rebuilt() { local mod=$1
-  plain_erl "$tmp/native.out" "$tmp/native.err" -eval "$mod:run(\"$tmp/native.bin\")." \
-    || fail "native run exited $?"
-  rebuilt_erl "$tmp/rebuilt.out" "$tmp/rebuilt.err" -eval "$mod:run(\"$tmp/rebuilt.bin\")." \
-    || fail "rebuilt run exited $?"
-  [ "$mod" = api_load_errors ] || clean_stderr "$tmp/rebuilt.err"
-  plain_erl "$tmp/cmp.out" "$tmp/cmp.err" \
-    -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/rebuilt.bin\", \"/rebuilt\")." \
-    || fail "results differ"
-  tail -n 1 "$tmp/cmp.out"
+# run_mode MODE MODULE: MODULE:run(File) in a VM of that mode, the results
+# in $tmp/MODE.bin: native, isolated (with the worker's direct term path),
+# forwarded (isolated, NIFSHIM_DIRECT=0), rebuilt (the rebuilt corpus in a
+# plain erl).
+run_mode() { local mode=$1 mod=$2 rc
+  local eval="$mod:run(\"$tmp/$mode.bin\")."
+  case $mode in
+    native) plain_erl "$tmp/$mode.out" "$tmp/$mode.err" -eval "$eval" ;;
+    isolated) shim_erl "$tmp/$mode.out" "$tmp/$mode.err" -eval "$eval" ;;
+    forwarded) NIFSHIM_DIRECT=0 shim_erl "$tmp/$mode.out" "$tmp/$mode.err" -eval "$eval" ;;
+    rebuilt) rebuilt_erl "$tmp/$mode.out" "$tmp/$mode.err" -eval "$eval" ;;
+  esac
+  rc=$?
+  [ $rc -eq 0 ] || fail "$mode run exited $rc"
+  [ "$mod" = api_load_errors ] || [ "$mode" = native ] || clean_stderr "$tmp/$mode.err"
+}
+
+# compare_modes MODULE MODE...: MODULE:run natively and in each MODE, each
+# compared case by case with the native results (the rebuilt corpus's
+# paths have "/rebuilt" in addition). Prints the last comparison's verdict.
+compare_modes() { local mod=$1 m; shift
+  run_mode native "$mod"
+  for m in "$@"; do
+    run_mode "$m" "$mod"
+    plain_erl "$tmp/cmp.out" "$tmp/cmp.err" -eval \
+      "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/$m.bin\", \"$( [ "$m" = rebuilt ] && echo /rebuilt )\")." \
+      || fail "results differ ($m)"
+  done
+  echo "$(tail -n 1 "$tmp/native.out"); native vs $*: $(tail -n 1 "$tmp/cmp.out")"
 }
 
 # isolation_tests:FUN() in a VM with the shim; optional VAR=VALUE first.
@@ -148,7 +135,8 @@ case "$case_name" in
     # The enif API corpus (tests/nifs/api_*_nif.c): every case natively, then
     # isolated (with the direct term path, then fully forwarded), compared
     # term by term.
-    compare_three api_cases ;;
+    r=$(compare_modes api_cases isolated forwarded) || { echo "$r"; exit 1; }
+    pass "$r" ;;
 
   direct_mismatch)
     # A runtime whose term layout differs from what the worker knows (here
@@ -167,12 +155,14 @@ case "$case_name" in
   direct_property)
     # Random terms of every type copied through enif_get_*/enif_make_*
     # (tests/erlang/term_prop.erl) equal their originals in all three modes.
-    compare_three term_prop ;;
+    r=$(compare_modes term_prop isolated forwarded) || { echo "$r"; exit 1; }
+    pass "$r" ;;
 
   api_load_errors)
     # Libraries that are not NIFs, lack nif_init, claim NIF 2.99, fail load...:
     # the same {error, {Reason, Text}} natively and isolated.
-    compare_native_isolated api_load_errors ;;
+    r=$(compare_modes api_load_errors isolated) || { echo "$r"; exit 1; }
+    pass "$r" ;;
 
   follows_cwd)
     isolation_case follows_cwd
@@ -290,8 +280,8 @@ case "$case_name" in
   rebuilt_native_vs_isolated)
     # The corpus rebuilt against the shim, in a plain erl: the API cases and
     # the load errors give what the native libraries give.
-    a=$(compare_native_rebuilt api_cases) || { echo "$a"; exit 1; }
-    b=$(compare_native_rebuilt api_load_errors) || { echo "$b"; exit 1; }
+    a=$(compare_modes api_cases rebuilt) || { echo "$a"; exit 1; }
+    b=$(compare_modes api_load_errors rebuilt) || { echo "$b"; exit 1; }
     pass "api_cases: $a; api_load_errors: $b" ;;
 
   rebuilt_only_in_worker)
