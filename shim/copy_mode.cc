@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -110,6 +111,12 @@ void drop_big_range_locked(void* at, std::size_t len) {
   g_spare_big_bytes += len;
 }
 
+// g_arenas.size(), readable without the lock: most calls copy nothing, and
+// the end of such a call need not take the lock to find that out. An env's
+// arena is only made by the thread serving it, so a 0 read there is exact.
+std::atomic<std::size_t> g_arena_count{0};
+void count_arenas_locked() { g_arena_count.store(g_arenas.size(), std::memory_order_relaxed); }
+
 // The envs with make_new_binary buffers among those this thread serves.
 thread_local std::vector<const void*> t_dirty_envs;
 
@@ -148,6 +155,7 @@ void* view(const void* key, const void* src, std::size_t n) {
   {
     std::lock_guard<std::mutex> g(g_mu);
     w = arena_alloc_locked(key, n);
+    count_arenas_locked();
   }
   if (w == nullptr) {
     log_error("copy mode: no room in the window for a %zu-byte copy", n);
@@ -254,11 +262,13 @@ ErlNifIOVec* iovec_vm(void* c, bool erase, bool* ours) {
 }  // namespace
 
 void copy_env_done(const void* env) {
+  if (g_arena_count.load(std::memory_order_relaxed) == 0) return;
   std::lock_guard<std::mutex> g(g_mu);
   auto it = g_arenas.find(env);
   if (it == g_arenas.end()) return;
   release_arena(it->second);
   g_arenas.erase(it);
+  count_arenas_locked();
   auto& t = t_dirty_envs;
   t.erase(std::remove(t.begin(), t.end(), env), t.end());
 }
@@ -283,6 +293,7 @@ void copy_before(ApiId id, std::uint64_t* s) {
         // The NIF may still read bin->data: the buffer lives as long as the env.
         std::lock_guard<std::mutex> g(g_mu);
         g_arenas[decode<ErlNifEnv*>(s[0])].ranges.push_back(r);
+        count_arenas_locked();
         t_pending = r;
       }
       break;
@@ -380,6 +391,7 @@ void copy_after(ApiId id, std::uint64_t* s, std::uint64_t* result) {
       if (w == nullptr) break;
       std::lock_guard<std::mutex> g(g_mu);
       g_arenas[env].dirty.push_back(Dirty{w, d, n});
+      count_arenas_locked();
       if (std::find(t_dirty_envs.begin(), t_dirty_envs.end(), env) == t_dirty_envs.end())
         t_dirty_envs.push_back(env);
       *result = reinterpret_cast<std::uint64_t>(w);
