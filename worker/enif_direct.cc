@@ -38,7 +38,7 @@ inline bool reads() { return g_state.load(std::memory_order_relaxed) > 0; }
 // The heap is full: one round trip makes room for many terms (ERTS takes a
 // heap fragment, see shim/enif_serve.cc reserve_heap) rather than one per
 // term. Only for the call's own env; false: forward the term instead.
-constexpr std::size_t kReserveWords = 4096;
+constexpr std::size_t kReserveWords = 1024;
 
 bool reserve(ThreadRole& r, std::size_t n) {
   if (n > kReserveWords || !r.heap_ok) return false;
