@@ -34,5 +34,11 @@ inline constexpr char kEnvWindowSize[] = "NIFSHIM_WINDOW_SIZE";
 inline constexpr char kEnvWindowBase[] = "NIFSHIM_WINDOW_BASE";
 inline constexpr char kEnvDisable[] = "NIFSHIM_DISABLE";
 inline constexpr char kEnvDebug[] = "NIFSHIM_DEBUG";
+inline constexpr char kEnvKeep[] = "NIFSHIM_KEEP";        // bytes of freed pages kept for reuse
+inline constexpr char kEnvKeepMs[] = "NIFSHIM_KEEP_MS";   // how long, at most
+
+// Defaults: the VM's freed window pages are kept up to this much, this long.
+inline constexpr std::size_t kKeepDefault = std::size_t{256} << 20;
+inline constexpr unsigned kKeepMsDefault = 1000;
 
 }  // namespace nifshim::abi

@@ -126,3 +126,19 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_policy(ErlNifEnv* env, in
       .num("window_size", long(w.size))
       .map;
 }
+
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_memory(ErlNifEnv* env, int, const ERL_NIF_TERM[]) {
+  WindowMapper* m = g_shim.active_mapper();
+  if (m == nullptr || !real_enif_init()) return not_active(env);
+  WindowMapper::Stats s = m->stats();
+  return MapBuilder(env)
+      .num("resident", long(m->resident_bytes()))
+      .num("kept", long(m->kept_bytes()))
+      .num("free_resident", long(m->free_resident_bytes()))
+      .num("keep_max", long(m->keep_max()))
+      .num("keep_ms", long(m->keep_max_age_ns() / 1000000))
+      .num("freed", long(s.freed_bytes))
+      .num("reused", long(s.reused_bytes))
+      .num("punched", long(s.punched_bytes))
+      .map;
+}

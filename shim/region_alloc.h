@@ -44,6 +44,7 @@ class RegionAllocator {
   std::size_t free_bytes() const;
   std::size_t largest_free() const;
   std::size_t extent_count() const { return count_; }
+  const Extent& extent(std::size_t i) const { return ext_[i]; }  // i-th free extent, ascending
 
   // Expensive: sorted, disjoint, non-adjacent, non-empty, inside the region.
   bool is_valid() const;

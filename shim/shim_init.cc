@@ -74,6 +74,35 @@ bool loaded_by_preload() {
   return st[0] >= 0 && st[1] >= 0 && st[0] < st[1];
 }
 
+// NIFSHIM_KEEP: how many bytes of the VM's freed window memory keep their
+// pages for reuse (0: none).
+std::size_t keep_bytes_from_env() {
+  const char* s = std::getenv(abi::kEnvKeep);
+  if (s == nullptr || *s == '\0') return abi::kKeepDefault;
+  if (std::strcmp(s, "0") == 0) return 0;
+  std::size_t n = parse_size(s);
+  if (n == 0) {
+    log_error("%s=%s is not a size (use bytes or K/M/G); using %zu", abi::kEnvKeep, s,
+              abi::kKeepDefault);
+    return abi::kKeepDefault;
+  }
+  return n;
+}
+
+// NIFSHIM_KEEP_MS: how long kept pages may stay before they are punched.
+unsigned keep_ms_from_env() {
+  const char* s = std::getenv(abi::kEnvKeepMs);
+  if (s == nullptr || *s == '\0') return abi::kKeepMsDefault;
+  char* end = nullptr;
+  unsigned long v = std::strtoul(s, &end, 10);
+  if (*end != '\0' || v == 0 || v > 3600000) {
+    log_error("%s=%s is not a number of milliseconds (1..3600000); using %u", abi::kEnvKeepMs, s,
+              abi::kKeepMsDefault);
+    return abi::kKeepMsDefault;
+  }
+  return static_cast<unsigned>(v);
+}
+
 // The window and its mapper, plus the VmState page the workers read.
 bool create_window() {
   std::size_t size = abi::kWindowDefaultSize;
@@ -102,7 +131,10 @@ bool create_window() {
   if (g_window.base != base)
     log_error("window base %#lx is not available; using %#lx", static_cast<unsigned long>(base),
               static_cast<unsigned long>(g_window.base));
-  auto* m = new (g_mapper_storage) WindowMapper(g_window);
+  // Freed pages are kept only for the VM's own memory (preload mode); copy
+  // mode keeps its own spare ranges.
+  const std::size_t keep = g_shim.preloaded ? keep_bytes_from_env() : 0;
+  auto* m = new (g_mapper_storage) WindowMapper(g_window, keep);
   if (!m->ok()) {
     log_error("the VM runs without the shared window");
     return false;
@@ -113,6 +145,7 @@ bool create_window() {
     g_shim.vm_state->vm_pid = getpid();
     g_shim.vm_state->copy_mode = g_shim.preloaded ? 0 : 1;
   }
+  if (keep > 0) m->start_releaser(keep_ms_from_env() * 1000000ull);
   g_shim.mapper.store(m, std::memory_order_release);
   log_debug("window %#lx..%#lx (%zu bytes) memfd %d; beam.smp code %#lx..%#lx%s",
             static_cast<unsigned long>(g_window.base), static_cast<unsigned long>(g_window.end()),
@@ -160,4 +193,19 @@ extern "C" NIFSHIM_EXPORT int nifshim_window_info(std::uintptr_t* base, std::siz
   if (size) *size = m->window().size;
   if (fd) *fd = m->window().fd;
   return 0;
+}
+
+// NIFSHIM_DEBUG: what the window's memory did over the VM's life.
+__attribute__((destructor)) static void log_window_stats() {
+  nifshim::WindowMapper* m = nifshim::g_shim.active_mapper();
+  if (m == nullptr) return;
+  nifshim::WindowMapper::Stats s = m->stats();
+  nifshim::log_debug(
+      "window memory: %lu maps, %lu unmaps; %lu MiB freed, %lu MiB of it reused "
+      "(%lu MiB zeroed); %lu MiB punched; %lu grown in place, %lu moved (%lu MiB copied); "
+      "%zu MiB kept now",
+      (unsigned long)s.maps, (unsigned long)s.unmaps, (unsigned long)(s.freed_bytes >> 20),
+      (unsigned long)(s.reused_bytes >> 20), (unsigned long)(s.zeroed_pages >> 8),
+      (unsigned long)(s.punched_bytes >> 20), (unsigned long)s.grown_in_place,
+      (unsigned long)s.moved, (unsigned long)(s.moved_bytes >> 20), m->kept_bytes() >> 20);
 }

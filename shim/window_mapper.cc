@@ -3,8 +3,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <csignal>
 #include <new>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "raw_syscalls.h"
@@ -14,6 +18,7 @@ namespace nifshim {
 namespace {
 
 constexpr std::size_t kMaxExtents = std::size_t{1} << 20;  // 16 MiB of bookkeeping, touched lazily
+constexpr std::size_t kMaxKept = 4096;                     // kept ranges; merged when adjacent
 constexpr std::size_t kPage = abi::kPageSize;
 
 std::size_t page_round(std::size_t len) { return (len + kPage - 1) & ~(kPage - 1); }
@@ -24,14 +29,39 @@ std::uintptr_t as_addr(void* p) { return reinterpret_cast<std::uintptr_t>(p); }
 void* fail(int e) { errno = e; return MAP_FAILED; }
 int fail_int(int e) { errno = e; return -1; }
 
+// Pages of a shared memfd can sit in swap, where mincore() does not see them.
+bool system_has_swap() {
+  struct sysinfo si;
+  return sysinfo(&si) != 0 || si.totalswap != 0;
+}
+
+void ignore_range(void*, std::uintptr_t, std::size_t) {}
+
 }  // namespace
+
+std::uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// Kept parts of a range being handed out, zeroed after the lock is dropped.
+struct WindowMapper::Pieces {
+  static constexpr int kMax = 16;
+  Pieces(WindowMapper* m, bool w) : self(m), writable(w) {}
+  WindowMapper* self;
+  bool writable;  // the new mapping can be written: zero later; else punch now
+  int n = 0;
+  Extent p[kMax];
+};
 
 std::size_t window_alignment_for(std::size_t len) {
   return len >= abi::kCarrierAlign ? abi::kCarrierAlign : kPage;
 }
 
-WindowMapper::WindowMapper(const Window& w) : w_(w) {
-  bookkeeping_len_ = sizeof(RegionAllocator) + kMaxExtents * sizeof(Extent);
+WindowMapper::WindowMapper(const Window& w, std::size_t keep_max) : w_(w) {
+  bookkeeping_len_ =
+      sizeof(RegionAllocator) + kMaxExtents * sizeof(Extent) + sizeof(KeptPages) + kMaxKept * sizeof(KeptRange);
   void* mem = raw::mmap(nullptr, bookkeeping_len_, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) {
@@ -39,11 +69,24 @@ WindowMapper::WindowMapper(const Window& w) : w_(w) {
     return;
   }
   bookkeeping_ = mem;
-  auto* extents = reinterpret_cast<Extent*>(static_cast<char*>(mem) + sizeof(RegionAllocator));
+  char* at = static_cast<char*>(mem);
+  auto* extents = reinterpret_cast<Extent*>(at + sizeof(RegionAllocator));
+  at += sizeof(RegionAllocator) + kMaxExtents * sizeof(Extent);
+  auto* kept = reinterpret_cast<KeptRange*>(at + sizeof(KeptPages));
+  kept_ = new (at) KeptPages(kept, kMaxKept, keep_max);
   alloc_ = new (mem) RegionAllocator(w_.base, w_.size, extents, kMaxExtents);
 }
 
 WindowMapper::~WindowMapper() {
+  if (releaser_running_) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+      cv_.notify_one();
+    }
+    pthread_join(releaser_, nullptr);
+  }
+  if (kept_ != nullptr) kept_->~KeptPages();
   if (alloc_ != nullptr) alloc_->~RegionAllocator();
   if (bookkeeping_ != nullptr) raw::munmap(bookkeeping_, bookkeeping_len_);
 }
@@ -71,19 +114,79 @@ void* WindowMapper::map_aligned(std::size_t len, std::size_t align, int prot) {
   if (len == 0 || align < kPage || (align & (align - 1)) != 0) return fail(EINVAL);
   len = page_round(len);
   std::uintptr_t a;
+  Pieces kept{this, (prot & PROT_WRITE) != 0};
   {
     std::lock_guard<std::mutex> g(mu_);
+    ++stats_.maps;
     a = alloc_->allocate(len, align);
     if (a == 0) return fail_exhausted(len);
+    take_kept_locked(a, len, &kept);
   }
-  // The range was free: PROT_NONE and without pages, so it reads as zero.
-  if (prot != PROT_NONE && raw::mprotect(as_ptr(a), len, prot) != 0) {
+  // The range was free: PROT_NONE and, but for kept pages, without pages.
+  if ((prot != PROT_NONE && raw::mprotect(as_ptr(a), len, prot) != 0) || zero_pieces(kept) != 0) {
     int e = errno;
     std::lock_guard<std::mutex> g(mu_);
-    alloc_->release(a, len);
+    release_locked(a, len);
     return fail(e);
   }
   return as_ptr(a);
+}
+
+// Called with mu_ held: [a, a+len) was just claimed. Its kept parts leave the
+// kept set; they are zeroed after the lock is dropped when the new mapping
+// is writable (and there is room to note them), punched now otherwise.
+void WindowMapper::take_kept_locked(std::uintptr_t a, std::size_t len, Pieces* zero_later) {
+  if (kept_->count() == 0) return;
+  kept_->take(
+      a, len,
+      [](void* ctx, std::uintptr_t s, std::size_t l) {
+        auto* pc = static_cast<Pieces*>(ctx);
+        pc->self->stats_.reused_bytes += l;
+        if (pc->writable && pc->n < Pieces::kMax)
+          pc->p[pc->n++] = Extent{s, l};
+        else
+          punch(pc->self, s, l);
+      },
+      [](void* ctx, std::uintptr_t s, std::size_t l) { punch(static_cast<Pieces*>(ctx)->self, s, l); },
+      zero_later);
+}
+
+int WindowMapper::zero_pieces(const Pieces& pc) {
+  for (int i = 0; i < pc.n; ++i)
+    if (zero_resident(pc.p[i].start, pc.p[i].len) != 0) return -1;
+  return 0;
+}
+
+// Zeroes the resident pages of [a, a+len) (writable, ours): memset costs
+// less than the shared-memory fault a punched page costs on its next touch.
+// Pages not resident are holes, or in swap, where they are punched.
+int WindowMapper::zero_resident(std::uintptr_t a, std::size_t len) {
+  constexpr std::size_t kChunk = 1024;  // pages per mincore() call
+  unsigned char vec[kChunk];
+  const bool swap = system_has_swap();
+  std::uint64_t zeroed = 0;
+  for (std::size_t off = 0; off < len;) {
+    std::size_t pages = (len - off) / kPage;
+    if (pages > kChunk) pages = kChunk;
+    if (mincore(as_ptr(a + off), pages * kPage, vec) != 0) return -1;
+    for (std::size_t i = 0; i < pages;) {
+      const bool resident = vec[i] & 1;
+      std::size_t j = i + 1;
+      while (j < pages && (vec[j] & 1) == resident) ++j;
+      const std::uintptr_t run = a + off + i * kPage;
+      if (resident) {
+        std::memset(as_ptr(run), 0, (j - i) * kPage);
+        zeroed += j - i;
+      } else if (swap) {
+        int r = window_discard(w_, run, (j - i) * kPage);
+        if (r != 0) return fail_int(-r);
+      }
+      i = j;
+    }
+    off += pages * kPage;
+  }
+  zeroed_pages_.fetch_add(zeroed, std::memory_order_relaxed);
+  return 0;
 }
 
 void* WindowMapper::map_fixed(void* addr, std::size_t len, int prot, int flags) {
@@ -96,6 +199,8 @@ void* WindowMapper::map_fixed(void* addr, std::size_t len, int prot, int flags) 
     if ((flags & MAP_FIXED_NOREPLACE) && !(flags & MAP_FIXED) && !alloc_->is_free(a, len))
       return fail(EEXIST);
     if (!alloc_->claim(a, len)) return fail_exhausted(len);
+    if (kept_->count() > 0)  // the whole range is punched below anyway
+      kept_->take(a, len, ignore_range, punch, this);
   }
   // A fixed mapping replaces whatever was there with fresh zero pages.
   int r = window_discard(w_, a, len);
@@ -105,17 +210,39 @@ void* WindowMapper::map_fixed(void* addr, std::size_t len, int prot, int flags) 
 }
 
 int WindowMapper::release_locked(std::uintptr_t a, std::size_t len) {
-  // The order matters: no access, then no pages, then free for reuse, so the
-  // next user of the range finds zero pages and a stale user faults.
+  // The order matters: no access, then no pages (or kept, to be zeroed
+  // before reuse), then free for reuse, so the next user of the range finds
+  // zero pages and a stale user faults.
   if (raw::mprotect(as_ptr(a), len, PROT_NONE) != 0) return -1;
-  int r = window_discard(w_, a, len);
-  if (r != 0) return fail_int(-r);
+  stats_.freed_bytes += len;
+  if (kept_->max_bytes() == 0) {
+    int r = window_discard(w_, a, len);
+    if (r != 0) return fail_int(-r);
+    stats_.punched_bytes += len;
+  }
   if (!alloc_->release(a, len)) {
     log_error("window bookkeeping full while releasing %zu bytes at %#lx", len,
               static_cast<unsigned long>(a));
+    if (kept_->max_bytes() != 0) punch(this, a, len);
     return fail_int(ENOMEM);
   }
+  if (kept_->max_bytes() != 0) {
+    const bool was_empty = kept_->count() == 0;
+    kept_->add(a, len, monotonic_ns(), punch, this);
+    if (was_empty && kept_->count() > 0 && releaser_running_) cv_.notify_one();
+  }
   return 0;
+}
+
+// A RangeFn, called with mu_ held: the kept range's pages go back.
+void WindowMapper::punch(void* self, std::uintptr_t a, std::size_t len) {
+  auto* m = static_cast<WindowMapper*>(self);
+  int r = window_discard(m->w_, a, len);
+  if (r != 0)
+    log_error("cannot punch %zu bytes at %#lx out of the window: %s", len,
+              static_cast<unsigned long>(a), strerror(-r));
+  else
+    m->stats_.punched_bytes += len;
 }
 
 int WindowMapper::unmap(void* addr, std::size_t len) {
@@ -124,6 +251,7 @@ int WindowMapper::unmap(void* addr, std::size_t len) {
   len = page_round(len);
   if (!w_.contains(a, len)) return fail_int(EINVAL);
   std::lock_guard<std::mutex> g(mu_);
+  ++stats_.unmaps;
   return release_locked(a, len);
 }
 
@@ -151,6 +279,7 @@ void* WindowMapper::remap(void* old, std::size_t old_len, std::size_t new_len, i
     if (map_fixed(new_addr, new_len, PROT_READ | PROT_WRITE, MAP_FIXED) == MAP_FAILED)
       return MAP_FAILED;
     std::memcpy(new_addr, old, old_len < new_len ? old_len : new_len);
+    count_move(old_len < new_len ? old_len : new_len);
     unmap(old, old_len);
     return new_addr;
   }
@@ -165,13 +294,24 @@ void* WindowMapper::remap(void* old, std::size_t old_len, std::size_t new_len, i
   // read-write.
   const std::size_t grow = new_len - old_len;
   bool in_place;
+  Pieces kept{this, true};
   {
     std::lock_guard<std::mutex> g(mu_);
     in_place = w_.contains(o + old_len, grow) && alloc_->is_free(o + old_len, grow) &&
                alloc_->claim(o + old_len, grow);
+    if (in_place) {
+      ++stats_.grown_in_place;
+      take_kept_locked(o + old_len, grow, &kept);
+    }
   }
   if (in_place) {
-    if (raw::mprotect(as_ptr(o + old_len), grow, PROT_READ | PROT_WRITE) != 0) return MAP_FAILED;
+    if (raw::mprotect(as_ptr(o + old_len), grow, PROT_READ | PROT_WRITE) != 0 ||
+        zero_pieces(kept) != 0) {
+      int e = errno;
+      std::lock_guard<std::mutex> g(mu_);
+      release_locked(o + old_len, grow);
+      return fail(e);
+    }
     return old;
   }
   if (!(flags & MREMAP_MAYMOVE)) return fail(ENOMEM);
@@ -180,6 +320,7 @@ void* WindowMapper::remap(void* old, std::size_t old_len, std::size_t new_len, i
   void* n = map(new_len, PROT_READ | PROT_WRITE, 0);
   if (n == MAP_FAILED) return MAP_FAILED;
   std::memcpy(n, old, old_len);
+  count_move(old_len);
   unmap(old, old_len);
   return n;
 }
@@ -216,7 +357,104 @@ std::size_t WindowMapper::largest_free() {
 
 bool WindowMapper::is_valid() {
   std::lock_guard<std::mutex> g(mu_);
-  return alloc_->is_valid();
+  if (!alloc_->is_valid() || !kept_->is_valid()) return false;
+  for (std::size_t i = 0; i < kept_->count(); ++i)  // kept pages are free ones
+    if (!alloc_->is_free(kept_->at(i).start, kept_->at(i).len)) return false;
+  return true;
+}
+
+std::size_t WindowMapper::kept_bytes() {
+  std::lock_guard<std::mutex> g(mu_);
+  return kept_->bytes();
+}
+
+namespace {
+// Bytes of memfd data (pages, in memory or swap) in [lo, hi) of the file.
+std::size_t data_bytes(int fd, off_t lo, off_t hi) {
+  std::size_t n = 0;
+  while (lo < hi) {
+    off_t data = lseek(fd, lo, SEEK_DATA);
+    if (data < 0 || data >= hi) break;  // ENXIO: no data after `lo`
+    off_t hole = lseek(fd, data, SEEK_HOLE);
+    if (hole < 0 || hole > hi) hole = hi;
+    n += static_cast<std::size_t>(hole - data);
+    lo = hole;
+  }
+  return n;
+}
+}  // namespace
+
+std::size_t WindowMapper::resident_bytes() {
+  return data_bytes(w_.fd, 0, static_cast<off_t>(w_.size));
+}
+
+std::size_t WindowMapper::free_resident_bytes() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < alloc_->extent_count(); ++i) {
+    const Extent& e = alloc_->extent(i);
+    n += data_bytes(w_.fd, static_cast<off_t>(e.start - w_.base), static_cast<off_t>(e.end() - w_.base));
+  }
+  return n;
+}
+
+std::size_t WindowMapper::release_kept(std::uint64_t cutoff_ns) {
+  std::lock_guard<std::mutex> g(mu_);
+  return kept_->expire(cutoff_ns, punch, this);
+}
+
+void WindowMapper::release_loop() {
+  const auto period = std::chrono::nanoseconds(max_age_ns_ / 4 + 1);
+  std::unique_lock<std::mutex> lk(mu_);
+  while (!stop_) {
+    if (kept_->count() == 0) {
+      cv_.wait(lk);
+      continue;
+    }
+    cv_.wait_for(lk, period);
+    const std::uint64_t now = monotonic_ns();
+    if (now > max_age_ns_) kept_->expire(now - max_age_ns_, punch, this);
+  }
+}
+
+void* WindowMapper::releaser_main(void* self) {
+  static_cast<WindowMapper*>(self)->release_loop();
+  return nullptr;
+}
+
+bool WindowMapper::start_releaser(std::uint64_t max_age_ns) {
+  if (alloc_ == nullptr || releaser_running_ || kept_->max_bytes() == 0) return false;
+  max_age_ns_ = max_age_ns;
+  // The VM's signals are not for this thread: it starts with all blocked.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int r = pthread_create(&releaser_, nullptr, releaser_main, this);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (r != 0) {
+    log_error("cannot start the thread that returns kept window pages: %s; pages are punched at "
+              "once instead", strerror(r));
+    std::lock_guard<std::mutex> g(mu_);
+    kept_->expire(~std::uint64_t{0}, punch, this);
+    kept_->set_max_bytes(0);
+    return false;
+  }
+  pthread_setname_np(releaser_, "nifshim_release");
+  releaser_running_ = true;
+  return true;
+}
+
+void WindowMapper::count_move(std::size_t bytes) {
+  std::lock_guard<std::mutex> g(mu_);
+  ++stats_.moved;
+  stats_.moved_bytes += bytes;
+}
+
+WindowMapper::Stats WindowMapper::stats() {
+  std::lock_guard<std::mutex> g(mu_);
+  Stats s = stats_;
+  s.zeroed_pages = zeroed_pages_.load(std::memory_order_relaxed);
+  return s;
 }
 
 }  // namespace nifshim

@@ -95,6 +95,17 @@ case "$case_name" in
     clean_stderr "$tmp/err"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  memory_returned)
+    # Freed memory goes back within the bounds: as configured, by default, and
+    # at once with keeping off.
+    for keep in "NIFSHIM_KEEP=64M NIFSHIM_KEEP_MS=500" "NIFSHIM_KEEP= NIFSHIM_KEEP_MS=" "NIFSHIM_KEEP=0"; do
+      ( export $keep; shim_erl "$tmp/out" "$tmp/err" +MMmcs 0 -eval 'window_tests:memory_returned().' ) \
+        || fail "$keep: exit $?"
+      clean_stderr "$tmp/err"
+      verdicts+="${keep:-defaults}: $(tail -n 1 "$tmp/out") | "
+    done
+    pass "$verdicts" ;;
+
   peer)
     shim_erl "$tmp/out" "$tmp/err" -eval 'window_tests:peer().' || fail "exit $?"
     clean_stderr "$tmp/err"

@@ -2,7 +2,7 @@
 %% the shim (tests/erlang/run_case.sh starts it). Each exported case prints
 %% what it checked and halts with 0 (pass) or 1 (fail).
 -module(window_tests).
--export([memory_kinds/0, peer/0, boot_helpers/0, no_window/0]).
+-export([memory_kinds/0, peer/0, boot_helpers/0, no_window/0, memory_returned/0]).
 
 -define(LIT_BIN, <<"a literal binary, long enough (over 64 bytes) not to be a heap binary">>).
 
@@ -194,6 +194,69 @@ no_window() ->
     end).
 
 %% --- helpers
+%% --- issue 9: memory the VM frees goes back to the system within the bounds
+%% (NIFSHIM_KEEP bytes, NIFSHIM_KEEP_MS + 25%). Run with +MMmcs 0, so ERTS
+%% unmaps freed carriers at once instead of caching them itself.
+-define(MiB, (1 bsl 20)).
+memory_returned() ->
+    run(fun() ->
+        #{keep_max := Max, keep_ms := Ms} = nifshim:memory(),
+        Self = self(),
+        Holder = spawn(fun() ->
+                           Bs = [binary:copy(<<I>>, 10 * ?MiB) || I <- lists:seq(1, 30)],
+                           Self ! held,
+                           receive never -> Bs end
+                       end),
+        receive held -> ok end,
+        #{freed := Freed0, resident := Held} = nifshim:memory(),
+        exit(Holder, kill),
+        T0 = erlang:monotonic_time(millisecond),
+        Freed = wait_freed(Freed0 + 250 * ?MiB, T0),
+        #{kept := Kept, free_resident := FreeRes} = First = nifshim:memory(),
+        within_bound(First, Max),
+        %% With keeping on, freed pages are kept (so the bound is tested);
+        %% off, none are.
+        (Max > 0) =:= (Kept > 0) orelse fail("~p kept with NIFSHIM_KEEP ~p: ~p", [Kept, Max, First]),
+        {Ms2, Last} = wait_returned(T0, Max),
+        Deadline = Ms + Ms div 4 + 2000,  % + scheduling slack on a busy machine
+        Ms2 =< Deadline orelse fail("kept pages went back after ~p ms, bound ~p ms", [Ms2, Deadline]),
+        #{resident := Resident} = Last,
+        Resident =< Held - 250 * ?MiB orelse
+            fail("the window still holds ~p MiB (~p MiB while the binaries lived)",
+                 [Resident div ?MiB, Held div ?MiB]),
+        io:format("memory_returned: ~p MiB freed; ~p MiB kept at first (bound ~p MiB), "
+                  "~p MiB of pages in free ranges; all returned after ~p ms (keep_ms ~p); "
+                  "window ~p -> ~p MiB~n",
+                  [(Freed - Freed0) div ?MiB, Kept div ?MiB, Max div ?MiB, FreeRes div ?MiB,
+                   Ms2, Ms, Held div ?MiB, Resident div ?MiB])
+    end).
+
+wait_freed(Want, T0) ->
+    #{freed := F} = nifshim:memory(),
+    case F >= Want of
+        true -> F;
+        false ->
+            erlang:monotonic_time(millisecond) - T0 < 10000 orelse
+                fail("the VM freed only ~p MiB", [F div ?MiB]),
+            timer:sleep(10),
+            wait_freed(Want, T0)
+    end.
+
+%% Pages in free ranges, counted from the memfd, never exceed what is kept,
+%% and what is kept never exceeds the bound.
+within_bound(#{kept := K, free_resident := R} = M, Max) ->
+    (R =< K andalso K =< Max) orelse fail("over the bound ~p: ~p", [Max, M]).
+
+wait_returned(T0, Max) ->
+    M = nifshim:memory(),
+    within_bound(M, Max),
+    Ms = erlang:monotonic_time(millisecond) - T0,
+    case M of
+        #{kept := 0, free_resident := 0} -> {Ms, M};
+        _ when Ms > 30000 -> fail("kept pages not returned after ~p ms: ~p", [Ms, M]);
+        _ -> timer:sleep(25), wait_returned(T0, Max)
+    end.
+
 run(F) -> test_util:run(F).
 
 fail(Fmt, Args) -> test_util:fail(Fmt, Args).

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "window.h"
 #include "window_abi.h"
@@ -18,10 +19,10 @@ constexpr std::size_t kMiB = std::size_t{1} << 20;
 struct Fixture {
   Window w;
   WindowMapper* m = nullptr;
-  explicit Fixture(std::size_t size = 64 * kMiB) {
+  explicit Fixture(std::size_t size = 64 * kMiB, std::size_t keep = 0) {
     const char* why = nullptr;
     REQUIRE(window_create(size, kTestBase, abi::kCarrierAlign, &w, &why) == 0);
-    m = new WindowMapper(w);
+    m = new WindowMapper(w, keep);
     REQUIRE(m->ok());
   }
   ~Fixture() {
@@ -145,5 +146,98 @@ TEST_CASE("exhaustion fails with ENOMEM and the window keeps working") {
   CHECK(b != MAP_FAILED);
   CHECK(f.m->unmap(a, 6 * kMiB) == 0);
   CHECK(f.m->map(4 * kMiB, PROT_READ | PROT_WRITE, 0) != MAP_FAILED);
+  CHECK(f.m->is_valid());
+}
+
+// --- kept pages (issue 9): freed pages reused instead of punched and refaulted
+
+TEST_CASE("freed pages are kept, then reused zeroed at the same address") {
+  Fixture f(64 * kMiB, 8 * kMiB);
+  void* p = f.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+  REQUIRE(p != MAP_FAILED);
+  std::memset(p, 0x5a, kMiB / 2);  // half of it resident
+  REQUIRE(f.m->unmap(p, kMiB) == 0);
+  CHECK(f.m->kept_bytes() == kMiB);
+  CHECK(f.m->free_resident_bytes() == kMiB / 2);  // counted from the memfd
+  CHECK(f.m->is_valid());
+  void* q = f.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+  REQUIRE(q == p);
+  CHECK(all_zero(q, kMiB));
+  CHECK(f.m->kept_bytes() == 0);
+  WindowMapper::Stats s = f.m->stats();
+  CHECK(s.reused_bytes == kMiB);
+  CHECK(s.zeroed_pages == kMiB / 2 / 4096);  // only the resident ones
+  CHECK(s.punched_bytes == 0);
+  CHECK(f.m->is_valid());
+}
+
+TEST_CASE("kept pages stay within the bound; what is over it is punched at once") {
+  Fixture f(64 * kMiB, 2 * kMiB);
+  void* big = f.m->map(3 * kMiB, PROT_READ | PROT_WRITE, 0);
+  std::memset(big, 1, 3 * kMiB);
+  REQUIRE(f.m->unmap(big, 3 * kMiB) == 0);
+  CHECK(f.m->kept_bytes() == 0);
+  CHECK(f.m->free_resident_bytes() == 0);
+  void* a[3];
+  for (auto& p : a) {
+    p = f.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+    std::memset(p, 2, kMiB);
+  }
+  REQUIRE(f.m->unmap(a[0], kMiB) == 0);
+  REQUIRE(f.m->unmap(a[2], kMiB) == 0);
+  CHECK(f.m->kept_bytes() == 2 * kMiB);
+  CHECK(f.m->free_resident_bytes() == 2 * kMiB);
+  REQUIRE(f.m->unmap(a[1], kMiB) == 0);  // merges with both: 3 MiB, over the bound
+  CHECK(f.m->kept_bytes() <= 2 * kMiB);
+  CHECK(f.m->free_resident_bytes() == f.m->kept_bytes());
+  void* p = f.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+  std::memset(p, 3, kMiB);
+  REQUIRE(f.m->unmap(p, kMiB) == 0);
+  CHECK(f.m->kept_bytes() == kMiB);
+  CHECK(f.m->release_kept(~std::uint64_t{0}) == kMiB);
+  CHECK(f.m->kept_bytes() == 0);
+  CHECK(f.m->free_resident_bytes() == 0);
+  CHECK(f.m->is_valid());
+}
+
+TEST_CASE("the releaser thread punches kept pages once they are older than its limit") {
+  Fixture f(64 * kMiB, 8 * kMiB);
+  REQUIRE(f.m->start_releaser(50 * 1000000ull));
+  void* p = f.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+  std::memset(p, 3, kMiB);
+  REQUIRE(f.m->unmap(p, kMiB) == 0);
+  CHECK(f.m->kept_bytes() == kMiB);
+  bool returned = false;
+  for (int i = 0; i < 500 && !returned; ++i) {  // up to 5 s
+    timespec ts{0, 10 * 1000000};
+    nanosleep(&ts, nullptr);
+    returned = f.m->kept_bytes() == 0 && f.m->free_resident_bytes() == 0;
+  }
+  CHECK(returned);
+  CHECK(f.m->is_valid());
+}
+
+TEST_CASE("fixed mappings, in-place growth and double unmaps over kept pages") {
+  Fixture f(64 * kMiB, 8 * kMiB);
+  char* a = static_cast<char*>(f.m->map(kMiB, PROT_READ | PROT_WRITE, 0));
+  char* b = static_cast<char*>(f.m->map(kMiB, PROT_READ | PROT_WRITE, 0));
+  REQUIRE(b == a + kMiB);
+  std::memset(a, 4, kMiB);
+  std::memset(b, 5, kMiB);
+  REQUIRE(f.m->unmap(b, kMiB) == 0);  // kept, right after a
+  CHECK(f.m->remap(a, kMiB, 2 * kMiB, MREMAP_MAYMOVE, nullptr) == a);  // grows over it
+  CHECK(a[kMiB - 1] == 4);
+  CHECK(all_zero(a + kMiB, kMiB));
+  REQUIRE(f.m->unmap(a, 2 * kMiB) == 0);
+  CHECK(f.m->unmap(a, 2 * kMiB) == 0);  // again: harmless, as natively
+  CHECK(f.m->kept_bytes() == 2 * kMiB);
+  CHECK(f.m->map_fixed(a, kMiB, PROT_READ | PROT_WRITE, MAP_FIXED) == a);
+  CHECK(all_zero(a, kMiB));
+  CHECK(f.m->kept_bytes() == kMiB);
+  char* c = static_cast<char*>(f.m->map(kMiB, PROT_READ | PROT_WRITE, 0));
+  char* d = static_cast<char*>(f.m->map(kMiB, PROT_READ | PROT_WRITE, 0));
+  CHECK(c == a + kMiB);  // the kept rest, once
+  CHECK(d != c);
+  CHECK(all_zero(c, kMiB));
   CHECK(f.m->is_valid());
 }

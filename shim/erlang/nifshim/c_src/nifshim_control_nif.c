@@ -27,6 +27,9 @@ static ERL_NIF_TERM restart(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[])
 static ERL_NIF_TERM policy(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     return forward("nifshim_control_policy", env, argc, argv);
 }
+static ERL_NIF_TERM memory(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+    return forward("nifshim_control_memory", env, argc, argv);
+}
 static ERL_NIF_TERM active(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     ERL_NIF_TERM r = forward("nifshim_control_policy", env, argc, argv);
     return enif_make_atom(env, enif_is_map(env, r) ? "true" : "false");
@@ -36,6 +39,7 @@ static ErlNifFunc funcs[] = {
     {"control_workers", 0, workers, 0},
     {"control_restart", 1, restart, 0},
     {"control_policy", 0, policy, 0},
+    {"control_memory", 0, memory, 0},
     {"control_active", 0, active, 0},
 };
 

@@ -1,11 +1,12 @@
 %% nifshim: the Erlang face of the shim in a VM started with
 %% `scripts/nifshim run -- erl`. Lists the workers that host the isolated NIF
-%% libraries, restarts one, and shows the configuration in force.
+%% libraries, restarts one, shows the configuration in force and what the
+%% shared window's memory is doing.
 %%
 %% Every function raises erlang:error({nifshim, not_active, #{reason => Text}})
 %% when the VM runs without the shim.
 -module(nifshim).
--export([workers/0, restart/1, policy/0, active/0]).
+-export([workers/0, restart/1, policy/0, memory/0, active/0]).
 -on_load(init/0).
 
 -type worker() :: #{library := string(), name := string(), pid := integer(),
@@ -31,6 +32,14 @@ restart(Name) when is_list(Name) -> check(control_restart(Name)).
 -spec policy() -> map().
 policy() -> check(control_policy()).
 
+%% @doc The shared window's memory, in bytes: `resident' (pages in the
+%% window's memfd), `kept' (pages the VM freed, kept for reuse; at most
+%% `keep_max', for at most `keep_ms' (+25%)), `free_resident' (pages inside
+%% free ranges, counted from the memfd: never more than `kept'), and totals
+%% since the VM started: `freed', `reused', `punched'.
+-spec memory() -> #{atom() => non_neg_integer()}.
+memory() -> check(control_memory()).
+
 %% @doc Whether this VM runs with the shim.
 -spec active() -> boolean().
 active() -> control_active().
@@ -43,4 +52,5 @@ check(Result) ->
 control_workers() -> erlang:nif_error(not_loaded).
 control_restart(_) -> erlang:nif_error(not_loaded).
 control_policy() -> erlang:nif_error(not_loaded).
+control_memory() -> erlang:nif_error(not_loaded).
 control_active() -> erlang:nif_error(not_loaded).
