@@ -238,11 +238,14 @@ int WindowMapper::release_locked(std::uintptr_t a, std::size_t len) {
 void WindowMapper::punch(void* self, std::uintptr_t a, std::size_t len) {
   auto* m = static_cast<WindowMapper*>(self);
   int r = window_discard(m->w_, a, len);
-  if (r != 0)
-    log_error("cannot punch %zu bytes at %#lx out of the window: %s", len,
-              static_cast<unsigned long>(a), strerror(-r));
-  else
+  if (r == 0) {
     m->stats_.punched_bytes += len;
+    return;
+  }
+  // Its old data would show through in the next mapping: never hand it out.
+  log_error("cannot punch %zu bytes at %#lx out of the window: %s; the range is not used again",
+            len, static_cast<unsigned long>(a), strerror(-r));
+  m->alloc_->claim(a, len);
 }
 
 int WindowMapper::unmap(void* addr, std::size_t len) {

@@ -165,17 +165,26 @@ def main():
 
     vm_n, vm_s = v.get(("vm_workload", "native")), v.get(("vm_workload", "shim"))
     if vm_n and vm_s:
-        mn, ms = statistics.median(vm_n), statistics.median(vm_s)
-        fn, fs = get("vm_minflt", "native"), get("vm_minflt", "shim")
-        res["ratios"]["vm_workload_shim_over_native"] = ms / mn
+        mn = statistics.median(vm_n)
+        res["ratios"]["vm_workload_shim_over_native"] = statistics.median(vm_s) / mn
         md.append("| VM-wide: allocation-heavy workload (nifshim_workload:bench/1) | median | min | max | "
-                  "repetitions | minor faults per VM |")
-        md.append("|---|---|---|---|---|---|")
-        md.append(f"| without the shim | {fmt_ns(mn)} | {fmt_ns(min(vm_n))} | {fmt_ns(max(vm_n))} | "
-                  f"{len(vm_n)} | {fn:.0f} |")
-        md.append(f"| with the shim | {fmt_ns(ms)} | {fmt_ns(min(vm_s))} | {fmt_ns(max(vm_s))} | "
-                  f"{len(vm_s)} | {fs:.0f} |")
-        md.append(f"| shim/native | **{ms / mn:.3f}** | | | | |")
+                  "repetitions | minor faults per VM | window: freed / reused / punched per VM | shim/native |")
+        md.append("|---|---|---|---|---|---|---|---|")
+        rows = (("without the shim", "native"), ("with the shim", "shim"),
+                ("with the shim, freed pages punched at once (NIFSHIM_KEEP=0)", "shim_nokeep"))
+        for label, col in rows:
+            x = v.get(("vm_workload", col))
+            if not x:
+                continue
+            m = statistics.median(x)
+            mem = ""
+            if v.get(("vm_freed", col)):
+                mem = " / ".join(f"{get('vm_' + k, col) / 2**20:.0f} MiB" for k in ("freed", "reused", "punched"))
+            ratio = "" if col == "native" else f"**{m / mn:.3f}**"
+            if col == "shim_nokeep":
+                res["ratios"]["vm_workload_nokeep_over_native"] = m / mn
+            md.append(f"| {label} | {fmt_ns(m)} | {fmt_ns(min(x))} | {fmt_ns(max(x))} | {len(x)} | "
+                      f"{get('vm_minflt', col):.0f} | {mem} | {ratio} |")
         md.append("")
 
     if meta:
