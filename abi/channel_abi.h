@@ -16,7 +16,7 @@ namespace nifshim::abi {
 
 enum Side : std::uint32_t { kSideVm = 0, kSideWorker = 1, kSideNone = 2 /* peer gone */ };
 
-enum class Msg : std::uint32_t {
+enum class Msg : std::uint16_t {
   kNone = 0,
   // VM -> worker
   kCall = 1,      // run a NIF: fn = function index or scheduled fptr, env, argc, argv
@@ -37,17 +37,20 @@ inline constexpr std::uint64_t kMaxFuncIndex = 1u << 20;
 
 inline constexpr int kSlots = 12;
 
+// The header, `top`, the call's addresses and slot[0] (a one-argument call's
+// argument, every answer) fit in the channel's first cache line together
+// with the turn word, so a trivial call moves one line each way.
 struct Message {
   Msg kind;
-  std::uint32_t api;
-  std::int32_t argc;
-  std::int32_t thread_type;  // kCall: the caller's enif_thread_type()
+  std::uint16_t api;
+  std::int16_t argc;
+  std::int16_t thread_type;  // kCall: the caller's enif_thread_type()
+  std::uint64_t top;         // first free byte of data[] (offset) for nested payloads
   std::uint64_t fn;
   std::uint64_t env;
   std::uint64_t priv;        // kCall: enif_priv_data(env), so the worker answers locally
   std::uint64_t argv;        // kCall: address of argc terms: slot[] when argc <= kSlots (the
                              // worker copies them before the NIF runs), else the data area
-  std::uint64_t top;         // first free byte of data[] (offset) for nested payloads
   std::uint64_t slot[kSlots];
   // The direct heap (worker/enif_direct.cc), after the slots so that a
   // trivial call never touches this cache line. The worker asks for the call
@@ -63,13 +66,18 @@ inline constexpr std::size_t kChannelDataSize = (std::size_t{1} << 20) - 256;
 struct Channel {
   alignas(64) std::atomic<std::uint32_t> turn;      // the Side whose move it is
   std::atomic<std::uint32_t> sleepers;              // bit (1 << Side): that side waits on the futex
-  std::atomic<std::int32_t> cpu[2];                 // the CPU each side last waited on
-  alignas(64) Message msg;
+  Message msg;
+  // Read by every spin of the partner, written only when a side moved: a
+  // line of their own, which the message's later lines (hp) never disturb.
+  alignas(64) std::atomic<std::int32_t> cpu[2];     // the CPU each side last waited on
   alignas(64) unsigned char data[kChannelDataSize];
 };
 
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "futex words must be plain words");
-static_assert(sizeof(Message) <= 192, "one message fits three cache lines");
-static_assert(offsetof(Channel, msg) == 64, "turn and message on separate cache lines");
+static_assert(offsetof(Channel, msg) + offsetof(Message, slot) + sizeof(std::uint64_t) <= 64,
+              "turn, the message header and slot[0] share one cache line");
+static_assert(offsetof(Channel, cpu) >= offsetof(Channel, msg) + sizeof(Message),
+              "the CPU words, read while spinning, on a line of their own");
+static_assert(sizeof(Channel) <= (std::size_t{1} << 20), "a channel fits its 1 MiB range");
 
 }  // namespace nifshim::abi

@@ -23,6 +23,7 @@ enum class ApiId : std::uint32_t {
   priv_heap_reserve,   // the direct heap is full: room for slot[0] words on the call's heap
   count
 };
+static_assert(static_cast<unsigned>(ApiId::count) <= 0xffff, "an ApiId travels in Message::api (16 bits)");
 
 // How many enif functions the table lists, by how they are implemented.
 struct ApiCounts {

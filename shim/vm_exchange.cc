@@ -127,28 +127,12 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
                        {err_string("library", lib->path), err_atom("function", fname),
                         err_string("reason", w->death())});
   abi::Message& m = c->msg;
-  // argv lives on this thread's stack (normal NIFs): the worker gets a copy,
-  // in the message's slots when it fits there (cache lines the worker reads
-  // anyway), else in the data area.
-  static_assert(sizeof(ERL_NIF_TERM) == sizeof(m.slot[0]));
-  const std::uint64_t base = align16(*top);
-  ERL_NIF_TERM* args = reinterpret_cast<ERL_NIF_TERM*>(m.slot);
-  m.top = base;
-  if (argc > abi::kSlots) {
-    if (base + std::size_t(argc) * sizeof(ERL_NIF_TERM) > abi::kChannelDataSize)
-      return raise_error(env, "channel_full", {err_string("library", lib->path), err_atom("function", fname)});
-    args = reinterpret_cast<ERL_NIF_TERM*>(c->data + base);
-    m.top = base + std::size_t(argc) * sizeof(ERL_NIF_TERM);
-  }
-  std::memcpy(args, argv, std::size_t(argc) * sizeof(ERL_NIF_TERM));
-  m.kind = abi::Msg::kCall;
-  m.fn = fn;
-  m.env = reinterpret_cast<std::uint64_t>(env);
-  m.argc = argc;
-  m.argv = reinterpret_cast<std::uint64_t>(args);
-  m.thread_type = real().thread_type();
-  m.priv = reinterpret_cast<std::uint64_t>(lib->priv_overridden ? lib->priv : real().priv_data(env));
-  const int tt = m.thread_type;
+  // Everything the message says is worked out first and then written in one
+  // burst: the worker spins reading this cache line, and each store between
+  // two of its reads would cost the line another trip between the CPUs.
+  const int tt = real().thread_type();
+  const std::uint64_t priv =
+      reinterpret_cast<std::uint64_t>(lib->priv_overridden ? lib->priv : real().priv_data(env));
   const bool dirty = tt == ERL_NIF_THR_DIRTY_CPU_SCHEDULER || tt == ERL_NIF_THR_DIRTY_IO_SCHEDULER;
   // The worker may build terms on this call's heap itself (normal schedulers,
   // the VM's memory in the window): it asks for [hp, hp_end) when it first
@@ -156,8 +140,30 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   EnvHead* head = env_head(env);
   const bool direct = tt == ERL_NIF_THR_NORMAL_SCHEDULER && direct_heap_enabled();
   const long deadline = dirty ? lib->dirty_deadline_ms : lib->deadline_ms;
-  bool expired = false;
+  // argv lives on this thread's stack (normal NIFs): the worker gets a copy,
+  // in the message's slots when it fits there (cache lines the worker reads
+  // anyway), else in the data area.
+  static_assert(sizeof(ERL_NIF_TERM) == sizeof(m.slot[0]));
+  const std::uint64_t base = align16(*top);
+  ERL_NIF_TERM* args = reinterpret_cast<ERL_NIF_TERM*>(m.slot);
+  std::uint64_t new_top = base;
+  if (argc > abi::kSlots) {
+    if (base + std::size_t(argc) * sizeof(ERL_NIF_TERM) > abi::kChannelDataSize)
+      return raise_error(env, "channel_full", {err_string("library", lib->path), err_atom("function", fname)});
+    args = reinterpret_cast<ERL_NIF_TERM*>(c->data + base);
+    new_top = base + std::size_t(argc) * sizeof(ERL_NIF_TERM);
+  }
   w->set_inflight(fname);
+  m.kind = abi::Msg::kCall;
+  m.argc = static_cast<std::int16_t>(argc);
+  m.thread_type = static_cast<std::int16_t>(tt);
+  m.top = new_top;
+  m.fn = fn;
+  m.env = reinterpret_cast<std::uint64_t>(env);
+  m.priv = priv;
+  m.argv = reinterpret_cast<std::uint64_t>(args);
+  std::memcpy(args, argv, std::size_t(argc) * sizeof(ERL_NIF_TERM));
+  bool expired = false;
   const bool answered = exchange(w, c, top, deadline, &expired, direct ? env : nullptr);
   w->set_inflight(nullptr);
   if (answered && direct && c->msg.api == 1 && c->msg.hp != 0)
@@ -199,7 +205,7 @@ bool call_callback(Worker* w, abi::CallbackKind kind, std::uint64_t fn, ErlNifEn
   }
   abi::Message& m = c->msg;
   m.kind = abi::Msg::kCallback;
-  m.api = static_cast<std::uint32_t>(kind);
+  m.api = static_cast<std::uint16_t>(kind);
   m.fn = fn;
   m.top = at;
   m.thread_type = real().thread_type();
@@ -218,7 +224,7 @@ bool call_load(Worker* w, abi::LoadKind kind, const std::uint64_t* in, int nin, 
   if (c == nullptr) return false;
   abi::Message& m = c->msg;
   m.kind = abi::Msg::kLoad;
-  m.api = static_cast<std::uint32_t>(kind);
+  m.api = static_cast<std::uint16_t>(kind);
   m.top = align16(*top);
   m.thread_type = real().thread_type();
   for (int i = 0; i < nin; ++i) m.slot[i] = in[i];

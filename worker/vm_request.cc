@@ -87,7 +87,7 @@ void VmRequest::finish_copies() {
 std::uint64_t VmRequest::send() {
   abi::Message& m = chan_->msg;
   m.kind = abi::Msg::kEnif;
-  m.api = static_cast<std::uint32_t>(id_);
+  m.api = static_cast<std::uint16_t>(id_);
   m.top = base_ + used_;
   // The direct heap: the VM continues where the worker's own terms end, and
   // says where the request left it (ERTS may have moved to a heap fragment).
