@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "custom_abi.h"
+#include "enif_direct.h"
 #include "enif_kinds.h"
 #include "export.h"
 #include "local_alloc.h"
@@ -245,10 +246,12 @@ ERL_NIF_TERM from_varargs(ErlNifEnv* env, unsigned cnt, va_list ap) {
 }
 }  // namespace
 
+// The direct path writes the arguments straight to the heap, as erl_nif.c does.
 extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_tuple(ErlNifEnv* env, unsigned cnt, ...) {
   va_list ap;
   va_start(ap, cnt);
-  ERL_NIF_TERM t = from_varargs<enif_make_tuple_from_array>(env, cnt, ap);
+  ERL_NIF_TERM t;
+  if (!direct_make_tuple_va(env, cnt, ap, &t)) t = from_varargs<enif_make_tuple_from_array>(env, cnt, ap);
   va_end(ap);
   return t;
 }
@@ -256,7 +259,8 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_tuple(ErlNifEnv* env, unsigned 
 extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_list(ErlNifEnv* env, unsigned cnt, ...) {
   va_list ap;
   va_start(ap, cnt);
-  ERL_NIF_TERM t = from_varargs<enif_make_list_from_array>(env, cnt, ap);
+  ERL_NIF_TERM t;
+  if (!direct_make_list_va(env, cnt, ap, &t)) t = from_varargs<enif_make_list_from_array>(env, cnt, ap);
   va_end(ap);
   return t;
 }

@@ -200,6 +200,36 @@ void direct_init() {
 
 bool direct_enabled() { return reads(); }
 
+bool direct_make_tuple_va(ErlNifEnv* env, unsigned cnt, va_list ap, ERL_NIF_TERM* out) {
+  if (!reads()) return false;
+  if (cnt == 0) {
+    *out = g_empty_tuple;
+    return true;
+  }
+  Term* p = heap(env, std::size_t(cnt) + 1);
+  if (p == nullptr) return false;
+  p[0] = T::make_arityval(cnt);
+  for (unsigned i = 1; i <= cnt; ++i) p[i] = va_arg(ap, ERL_NIF_TERM);
+  *out = T::make_boxed(p);
+  return true;
+}
+
+bool direct_make_list_va(ErlNifEnv* env, unsigned cnt, va_list ap, ERL_NIF_TERM* out) {
+  if (!reads()) return false;
+  if (cnt == 0) {
+    *out = T::kNil;
+    return true;
+  }
+  Term* p = heap(env, 2 * std::size_t(cnt));
+  if (p == nullptr) return false;
+  for (unsigned i = 0; i < cnt; ++i) {
+    p[2 * i] = va_arg(ap, ERL_NIF_TERM);
+    p[2 * i + 1] = i + 1 < cnt ? T::make_cons(p + 2 * (i + 1)) : T::kNil;
+  }
+  *out = T::make_cons(p);
+  return true;
+}
+
 
 bool direct_probed() { return g_state.load(std::memory_order_acquire) != 0; }
 
@@ -424,7 +454,9 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_tuple_from_array(ErlNifEnv* env
   Term* p = reads() ? heap(env, std::size_t(cnt) + 1) : nullptr;
   if (p == nullptr) return fwd::enif_make_tuple_from_array(env, arr, cnt);
   p[0] = T::make_arityval(cnt);
-  std::memcpy(p + 1, arr, cnt * sizeof(Term));
+  // Word by word: the caller has just stored arr[] word by word, and a
+  // vector load across two fresh stores stalls (store forwarding fails).
+  for (unsigned i = 0; i < cnt; ++i) p[i + 1] = arr[i];
   return T::make_boxed(p);
 }
 

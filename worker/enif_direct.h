@@ -15,6 +15,8 @@
 
 #include <erl_nif.h>
 
+#include <cstdarg>
+
 namespace nifshim::worker {
 
 // Once per worker, on a thread serving the VM: the probe (a request to the
@@ -24,6 +26,12 @@ bool direct_probed();
 
 // The layout was verified and the direct path is on.
 bool direct_enabled();
+
+// enif_make_tuple / enif_make_list (varargs): the terms are written straight
+// to the call's heap, as erl_nif.c does; false (nothing consumed from `ap`)
+// when the direct path cannot build them.
+bool direct_make_tuple_va(ErlNifEnv* env, unsigned cnt, va_list ap, ERL_NIF_TERM* out);
+bool direct_make_list_va(ErlNifEnv* env, unsigned cnt, va_list ap, ERL_NIF_TERM* out);
 
 // The forwarding half of each ENIF_FWD_DIRECT function (enif_forward.cc).
 namespace fwd {
