@@ -37,9 +37,10 @@ inline constexpr std::uint64_t kMaxFuncIndex = 1u << 20;
 
 inline constexpr int kSlots = 12;
 
-// The header, `top`, the call's addresses and slot[0] (a one-argument call's
-// argument, every answer) fit in the channel's first cache line together
-// with the turn word, so a trivial call moves one line each way.
+// The header, `top`, the call's addresses, slot[0] and slot[1] (a one- or
+// two-argument call's arguments, every answer) fit in the channel's first
+// cache line together with the turn word, so a trivial call moves one line
+// each way.
 struct Message {
   Msg kind;
   std::uint16_t api;
@@ -49,8 +50,9 @@ struct Message {
   std::uint64_t fn;
   std::uint64_t env;
   std::uint64_t priv;        // kCall: enif_priv_data(env), so the worker answers locally
-  std::uint64_t argv;        // kCall: address of argc terms: slot[] when argc <= kSlots (the
-                             // worker copies them before the NIF runs), else the data area
+  // kCall: the argc arguments are in slot[] when argc <= kSlots (the worker
+  // copies them before the NIF runs), else in the data area just below `top`
+  // (call_argv()). No address field: that keeps slot[1] on the first line.
   std::uint64_t slot[kSlots];
   // The direct heap (worker/enif_direct.cc), after the slots so that a
   // trivial call never touches this cache line. The worker asks for the call
@@ -74,8 +76,14 @@ struct Channel {
 };
 
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "futex words must be plain words");
-static_assert(offsetof(Channel, msg) + offsetof(Message, slot) + sizeof(std::uint64_t) <= 64,
-              "turn, the message header and slot[0] share one cache line");
+static_assert(offsetof(Channel, msg) + offsetof(Message, slot) + 2 * sizeof(std::uint64_t) <= 64,
+              "turn, the message header, slot[0] and slot[1] share one cache line");
+
+// Where a kCall's arguments are (see Message).
+inline const std::uint64_t* call_argv(const Channel* c) {
+  if (c->msg.argc <= kSlots) return c->msg.slot;
+  return reinterpret_cast<const std::uint64_t*>(c->data + c->msg.top) - c->msg.argc;
+}
 static_assert(offsetof(Channel, cpu) >= offsetof(Channel, msg) + sizeof(Message),
               "the CPU words, read while spinning, on a line of their own");
 static_assert(sizeof(Channel) <= (std::size_t{1} << 20), "a channel fits its 1 MiB range");

@@ -161,7 +161,6 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   m.fn = fn;
   m.env = reinterpret_cast<std::uint64_t>(env);
   m.priv = priv;
-  m.argv = reinterpret_cast<std::uint64_t>(args);
   std::memcpy(args, argv, std::size_t(argc) * sizeof(ERL_NIF_TERM));
   bool expired = false;
   const bool answered = exchange(w, c, top, deadline, &expired, direct ? env : nullptr);

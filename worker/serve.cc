@@ -36,7 +36,8 @@ struct RoleScope {
   ~RoleScope() { thread_role() = saved; }
 };
 
-void run_call(abi::Message& m, std::uint64_t* out) {
+void run_call(abi::Channel* c, std::uint64_t* out) {
+  abi::Message& m = c->msg;
   ThreadRole& r = thread_role();
   r.thread_type = m.thread_type;
   r.env = as<ErlNifEnv*>(m.env);
@@ -60,14 +61,14 @@ void run_call(abi::Message& m, std::uint64_t* out) {
   // argv lies in the channel's data area below m.top (nested frames go
   // above), or in the message's slots, which the NIF's first enif request
   // reuses: those are copied to this thread's stack (in the window) first.
-  auto argv = as<const ERL_NIF_TERM*>(m.argv);
+  if (m.argc < 0 || (m.argc > abi::kSlots && std::size_t(m.argc) * sizeof(ERL_NIF_TERM) > m.top)) {
+    log_error("worker: a call with %d arguments below offset %lu", m.argc, static_cast<unsigned long>(m.top));
+    std::abort();
+  }
+  auto argv = reinterpret_cast<const ERL_NIF_TERM*>(abi::call_argv(c));
   ERL_NIF_TERM local[abi::kSlots];
-  if (m.argv == reinterpret_cast<std::uint64_t>(m.slot)) {
-    if (m.argc < 0 || m.argc > abi::kSlots) {
-      log_error("worker: a call with %d arguments in the message", m.argc);
-      std::abort();
-    }
-    std::memcpy(local, m.slot, std::size_t(m.argc) * sizeof(ERL_NIF_TERM));
+  if (m.argc <= abi::kSlots) {
+    for (int i = 0; i < m.argc; ++i) local[i] = m.slot[i];
     argv = local;
   }
   out[0] = fn(r.env, m.argc, argv);
@@ -169,7 +170,7 @@ void serve_vm_message(abi::Channel* c) {
   // message's first cache line.
   const int nout = m.kind == abi::Msg::kLoad ? 3 : 1;
   switch (m.kind) {
-    case abi::Msg::kCall: run_call(m, out); break;
+    case abi::Msg::kCall: run_call(c, out); break;
     case abi::Msg::kCallback: run_callback(m); break;
     case abi::Msg::kLoad: run_load(m, out); break;
     default:

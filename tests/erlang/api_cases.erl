@@ -536,6 +536,11 @@ misc_cases() ->
         {api_misc:dirty_cpu(100), api_misc:dirty_io(1000), t(fun() -> api_misc:dirty_cpu(x) end),
          t(fun() -> api_misc:dirty_io(y) end)}
      end},
+     {misc_args14, fun() ->
+        Args = [1, -7, a, <<"bin">>, {t, 1}, [x, y], 1.5, 1 bsl 70, #{k => v}, "s", list_to_pid("<0.0.0>"), 0.25, <<1:3>>, 14],
+        R = apply(api_misc, args14, Args),
+        {element(1, R) =:= Args, R}
+     end},
      {misc_unique_integer, fun() ->
         E1 = erlang:unique_integer([positive, monotonic]),
         {A, B, C} = api_misc:uniq(),

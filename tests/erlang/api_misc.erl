@@ -2,7 +2,7 @@
 -module(api_misc).
 -export([mem/1, mem_loop/2, time_info/0, hash/2, sysinfo/0, getenv/2, dl/3, fmt/3,
          sched/2, chain/1, consume/1, consume_count/0, work/2, dirty_cpu/1, dirty_io/1,
-         uniq/0, self_info/1, whereis/2, port/2, send/2, dyn_call/4]).
+         uniq/0, self_info/1, whereis/2, port/2, send/2, dyn_call/4, args14/14]).
 -on_load(init/0).
 
 init() ->
@@ -25,6 +25,7 @@ work(_, _) -> erlang:nif_error(not_loaded).
 dirty_cpu(_) -> erlang:nif_error(not_loaded).
 dirty_io(_) -> erlang:nif_error(not_loaded).
 uniq() -> erlang:nif_error(not_loaded).
+args14(_, _, _, _, _, _, _, _, _, _, _, _, _, _) -> erlang:nif_error(not_loaded).
 self_info(_) -> erlang:nif_error(not_loaded).
 whereis(_, _) -> erlang:nif_error(not_loaded).
 port(_, _) -> erlang:nif_error(not_loaded).

@@ -315,6 +315,16 @@ static ERL_NIF_TERM dirty(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
                             enif_make_int(env, enif_consume_timeslice(env, 100)));
 }
 
+/* args14(A1, ..., A14) -> {[A1, ..., A14], {A1, A2, A14}, [A14, A13, A1], {}, []}:
+ * more arguments than a call message's slots hold (they travel in the
+ * channel's data area), and the varargs constructors. */
+static ERL_NIF_TERM args14(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+    return enif_make_tuple5(env, enif_make_list_from_array(env, argv, (unsigned)argc),
+                            enif_make_tuple3(env, argv[0], argv[1], argv[13]),
+                            enif_make_list3(env, argv[13], argv[12], argv[0]),
+                            enif_make_tuple(env, 0), enif_make_list(env, 0));
+}
+
 /* uniq() -> {PosMono1, PosMono2, Plain} */
 static ERL_NIF_TERM uniq(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     ERL_NIF_TERM a, b;
@@ -417,6 +427,7 @@ static ErlNifFunc funcs[] = {
     {"dirty_cpu", 1, dirty, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"dirty_io", 1, dirty, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"uniq", 0, uniq, 0},
+    {"args14", 14, args14, 0},
     {"self_info", 1, self_info, 0},
     {"whereis", 2, whereis, 0},
     {"port", 2, port, 0},
