@@ -79,13 +79,14 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "futex words must
 static_assert(offsetof(Channel, msg) + offsetof(Message, slot) + 2 * sizeof(std::uint64_t) <= 64,
               "turn, the message header, slot[0] and slot[1] share one cache line");
 
+static_assert(offsetof(Channel, cpu) >= offsetof(Channel, msg) + sizeof(Message),
+              "the CPU words, read while spinning, on a line of their own");
+static_assert(sizeof(Channel) <= (std::size_t{1} << 20), "a channel fits its 1 MiB range");
+
 // Where a kCall's arguments are (see Message).
 inline const std::uint64_t* call_argv(const Channel* c) {
   if (c->msg.argc <= kSlots) return c->msg.slot;
   return reinterpret_cast<const std::uint64_t*>(c->data + c->msg.top) - c->msg.argc;
 }
-static_assert(offsetof(Channel, cpu) >= offsetof(Channel, msg) + sizeof(Message),
-              "the CPU words, read while spinning, on a line of their own");
-static_assert(sizeof(Channel) <= (std::size_t{1} << 20), "a channel fits its 1 MiB range");
 
 }  // namespace nifshim::abi

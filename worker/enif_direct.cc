@@ -200,36 +200,50 @@ void direct_init() {
 
 bool direct_enabled() { return reads(); }
 
-bool direct_make_tuple_va(ErlNifEnv* env, unsigned cnt, va_list ap, ERL_NIF_TERM* out) {
-  if (!reads()) return false;
-  if (cnt == 0) {
-    *out = g_empty_tuple;
-    return true;
-  }
+namespace {
+
+// A tuple or list of cnt elements, element i from next(i) (an array or
+// va_args), on the call's heap; kNotBuilt when it must be forwarded (then
+// next was never called).
+constexpr Term kNotBuilt = 0;  // a header word, never a term
+
+template <typename Next>
+Term build_tuple(ErlNifEnv* env, unsigned cnt, Next next) {
+  if (!reads()) return kNotBuilt;
+  if (cnt == 0) return g_empty_tuple;
   Term* p = heap(env, std::size_t(cnt) + 1);
-  if (p == nullptr) return false;
+  if (p == nullptr) return kNotBuilt;
   p[0] = T::make_arityval(cnt);
-  for (unsigned i = 1; i <= cnt; ++i) p[i] = va_arg(ap, ERL_NIF_TERM);
-  *out = T::make_boxed(p);
-  return true;
+  // Word by word: an array the caller has just stored word by word, read
+  // with vector loads, stalls on store forwarding.
+  for (unsigned i = 0; i < cnt; ++i) p[i + 1] = next(i);
+  return T::make_boxed(p);
+}
+
+template <typename Next>
+Term build_list(ErlNifEnv* env, unsigned cnt, Next next) {
+  if (!reads()) return kNotBuilt;
+  if (cnt == 0) return T::kNil;
+  Term* p = heap(env, 2 * std::size_t(cnt));
+  if (p == nullptr) return kNotBuilt;
+  for (unsigned i = 0; i < cnt; ++i) {
+    p[2 * i] = next(i);
+    p[2 * i + 1] = i + 1 < cnt ? T::make_cons(p + 2 * (i + 1)) : T::kNil;
+  }
+  return T::make_cons(p);
+}
+
+}  // namespace
+
+bool direct_make_tuple_va(ErlNifEnv* env, unsigned cnt, va_list ap, ERL_NIF_TERM* out) {
+  *out = build_tuple(env, cnt, [&](unsigned) { return va_arg(ap, ERL_NIF_TERM); });
+  return *out != kNotBuilt;
 }
 
 bool direct_make_list_va(ErlNifEnv* env, unsigned cnt, va_list ap, ERL_NIF_TERM* out) {
-  if (!reads()) return false;
-  if (cnt == 0) {
-    *out = T::kNil;
-    return true;
-  }
-  Term* p = heap(env, 2 * std::size_t(cnt));
-  if (p == nullptr) return false;
-  for (unsigned i = 0; i < cnt; ++i) {
-    p[2 * i] = va_arg(ap, ERL_NIF_TERM);
-    p[2 * i + 1] = i + 1 < cnt ? T::make_cons(p + 2 * (i + 1)) : T::kNil;
-  }
-  *out = T::make_cons(p);
-  return true;
+  *out = build_list(env, cnt, [&](unsigned) { return va_arg(ap, ERL_NIF_TERM); });
+  return *out != kNotBuilt;
 }
-
 
 bool direct_probed() { return g_state.load(std::memory_order_acquire) != 0; }
 
@@ -450,26 +464,14 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_list_cell(ErlNifEnv* env, ERL_N
 
 extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_tuple_from_array(ErlNifEnv* env, const ERL_NIF_TERM arr[],
                                                                   unsigned cnt) {
-  if (reads() && cnt == 0) return g_empty_tuple;
-  Term* p = reads() ? heap(env, std::size_t(cnt) + 1) : nullptr;
-  if (p == nullptr) return fwd::enif_make_tuple_from_array(env, arr, cnt);
-  p[0] = T::make_arityval(cnt);
-  // Word by word: the caller has just stored arr[] word by word, and a
-  // vector load across two fresh stores stalls (store forwarding fails).
-  for (unsigned i = 0; i < cnt; ++i) p[i + 1] = arr[i];
-  return T::make_boxed(p);
+  const Term t = build_tuple(env, cnt, [arr](unsigned i) { return arr[i]; });
+  return t != kNotBuilt ? t : fwd::enif_make_tuple_from_array(env, arr, cnt);
 }
 
 extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_list_from_array(ErlNifEnv* env, const ERL_NIF_TERM arr[],
                                                                  unsigned cnt) {
-  if (reads() && cnt == 0) return T::kNil;
-  Term* p = reads() ? heap(env, 2 * std::size_t(cnt)) : nullptr;
-  if (p == nullptr) return fwd::enif_make_list_from_array(env, arr, cnt);
-  for (unsigned i = 0; i < cnt; ++i) {
-    p[2 * i] = arr[i];
-    p[2 * i + 1] = i + 1 < cnt ? T::make_cons(p + 2 * (i + 1)) : T::kNil;
-  }
-  return T::make_cons(p);
+  const Term t = build_list(env, cnt, [arr](unsigned i) { return arr[i]; });
+  return t != kNotBuilt ? t : fwd::enif_make_list_from_array(env, arr, cnt);
 }
 
 // --- binaries (heap, refc and sub binaries; erl_nif.c enif_is_binary,
