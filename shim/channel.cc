@@ -31,16 +31,37 @@ void futex_wake(std::atomic<std::uint32_t>* word) {
 
 inline void cpu_relax() { __builtin_ia32_pause(); }
 
-// Spinning only pays while the partner runs on another CPU. At most half the
-// CPUs of this process spin at once (the rest sleep at once): N callers
-// spinning on 2 vCPUs would starve the very threads they wait for.
+// Spinning only pays while the partner runs on another CPU. No more threads
+// of one process spin at once than there are CPUs (the rest sleep at once):
+// a dozen dirty callers spinning on 2 vCPUs would starve the very threads
+// they wait for.
 std::atomic<int> g_spinners{0};
 int max_spinners() {
   static const int n = [] {
     long c = sysconf(_SC_NPROCESSORS_ONLN);
-    return c > 3 ? int(c / 2) : 1;
+    return c > 1 ? int(c) : 1;
   }();
   return n;
+}
+
+// A worker thread whose caller runs on its own CPU hands over by yielding,
+// a context switch per message; and the kernel keeps such a pair together
+// (each CPU looks evenly loaded), so with all schedulers calling every pair
+// may settle on one CPU each, 10x slower than spinning pairs. The worker
+// thread steps onto another CPU it may use (its affinity mask is left as it
+// was), at most once a millisecond, and the load balancer spreads the rest.
+// Only worker threads move: the VM's threads are the VM's business.
+void move_off_cpu(int cpu) {
+  thread_local std::uint64_t last_move_ns = 0;
+  const std::uint64_t now = now_ns();
+  if (now - last_move_ns < 1000000) return;
+  last_move_ns = now;
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+  cpu_set_t others = allowed;
+  CPU_CLR(cpu, &others);
+  if (CPU_COUNT(&others) == 0) return;
+  if (sched_setaffinity(0, sizeof others, &others) == 0) sched_setaffinity(0, sizeof allowed, &allowed);
 }
 
 }  // namespace
@@ -76,16 +97,24 @@ bool channel_wait(abi::Channel* c, abi::Side me, std::uint64_t spin_ns, int time
   if (c->cpu[me].load(std::memory_order_relaxed) != my_cpu) c->cpu[me].store(my_cpu, std::memory_order_relaxed);
   if (spin_ns > 0 && g_spinners.fetch_add(1, std::memory_order_relaxed) < max_spinners()) {
     const std::uint64_t until = now_ns() + spin_ns;
+    const std::uint32_t partner_bit = 1u << (me ^ 1);
     bool mine = false;
     for (unsigned i = 1;; ++i) {
-      if (c->cpu[me ^ 1].load(std::memory_order_relaxed) == my_cpu) {
-        sched_yield();  // the partner shares my CPU: let it run
-      } else {
-        cpu_relax();
-      }
+      // turn first: the other words below are on its line or rarely written,
+      // so once turn moves nothing stands between the miss and the return.
       if (c->turn.load(std::memory_order_acquire) == me) {
         mine = true;
         break;
+      }
+      // The partner is not running yet (still marked asleep: it was woken but
+      // has no CPU), or shares my CPU: pausing would only delay it.
+      if (c->sleepers.load(std::memory_order_relaxed) & partner_bit) {
+        sched_yield();
+      } else if (c->cpu[me ^ 1].load(std::memory_order_relaxed) == my_cpu) {
+        if (me == abi::kSideWorker) move_off_cpu(my_cpu);
+        sched_yield();
+      } else {
+        cpu_relax();
       }
       if ((i & 31) == 0 && now_ns() > until) break;
     }
@@ -106,6 +135,9 @@ bool channel_wait(abi::Channel* c, abi::Side me, std::uint64_t spin_ns, int time
     futex_wait(&c->turn, t, timeout_ms);  // returns at once if turn moved meanwhile
   }
   c->sleepers.fetch_and(~bit, std::memory_order_relaxed);
+  // Woken, perhaps on another CPU: tell a spinning partner where I run now.
+  const int woke_cpu = sched_getcpu();
+  if (woke_cpu != my_cpu) c->cpu[me].store(woke_cpu, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_acquire);
   return true;
 }

@@ -3,7 +3,7 @@
 %% halts with 0 (pass) or 1 (fail).
 -module(isolation_tests).
 -export([nifshim_module/0, nifshim_without_shim/0, dead_upgrade/0, cpu_limit/0, worker_pid/1,
-         global_scope/0, idle_workers/0]).
+         global_scope/0, idle_workers/0, affinity_kept/0]).
 -export([crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/2]).
 -export([restart_resources/0, restart_limit/0, follows_cwd/0, only_in_worker/0, rebuilt_only_in_worker/0, rebuilt_with_preload/0, worker_cannot_start/0, killed_worker/0, compare/2, compare/3, crash/1]).
 
@@ -396,6 +396,50 @@ idle_workers() ->
         io:format("idle_workers: ~p workers (~s) used 0 CPU ticks in 2 s without calls (ticks ~w)~n",
                   [length(Ws), lists:join(", ", [N || {N, _} <- Ws]), After])
     end).
+
+%% A worker thread whose caller shares its CPU steps onto another one
+%% (shim/channel.cc): that must leave every thread's CPU mask as it was, and a
+%% worker confined to one CPU (nowhere to step to) must serve as before.
+affinity_kept() ->
+    run(fun() ->
+        7 = bench_nif:noop(7),
+        [#{pid := Pid}] = [W || #{name := "bench_nif"} = W <- nifshim:workers()],
+        W = integer_to_list(Pid),
+        Mask = thread_masks(W),
+        [_] = lists:usort(Mask),
+        ok = all_schedulers_noop(100000),
+        Mask2 = thread_masks(W),
+        lists:usort(Mask2) =:= lists:usort(Mask)
+            orelse fail("worker CPU masks changed: ~p -> ~p", [Mask, Mask2]),
+        Cpu0 = os:cmd("taskset -a -p -c 0 " ++ W ++ " >/dev/null 2>&1; echo $?"),
+        "0\n" =:= Cpu0 orelse fail("taskset failed: ~s", [Cpu0]),
+        ok = all_schedulers_noop(5000),
+        ["0"] =:= lists:usort(thread_masks(W))
+            orelse fail("confined worker's masks changed: ~p", [thread_masks(W)]),
+        [Orig | _] = Mask,
+        _ = os:cmd("taskset -a -p -c " ++ Orig ++ " " ++ W),
+        io:format("affinity_kept: ~p worker threads kept CPU mask ~s through calls from every "
+                  "scheduler; confined to CPU 0 they served as before~n", [length(Mask2), Orig])
+    end).
+
+all_schedulers_noop(N) ->
+    Parent = self(),
+    Ps = [spawn_opt(fun() ->
+                        [I = bench_nif:noop(I) || I <- lists:seq(1, N)],
+                        Parent ! {done, self()}
+                    end, [link, {scheduler, S}])
+          || S <- lists:seq(1, erlang:system_info(schedulers_online))],
+    [receive {done, P} -> ok after 120000 -> fail("caller ~p hung", [P]) end || P <- Ps],
+    ok.
+
+%% Cpus_allowed_list of every thread of a process.
+thread_masks(Pid) ->
+    Tids = string:lexemes(os:cmd("ls /proc/" ++ Pid ++ "/task"), "\n"),
+    [mask_of(test_util:read(Pid, "task/" ++ T ++ "/status")) || T <- Tids].
+
+mask_of(Status) ->
+    [L] = [string:trim(V) || "Cpus_allowed_list:" ++ V <- string:lexemes(Status, "\n")],
+    L.
 
 %% utime + stime of all the process's threads, in clock ticks.
 cpu_ticks(Pid) ->

@@ -229,6 +229,11 @@ case "$case_name" in
     clean_stderr "$tmp/err"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  affinity_kept)
+    isolation_case affinity_kept
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
   nifshim_module)
     isolation_case nifshim_module
     pass "$(tail -n 1 "$tmp/out")" ;;
