@@ -210,17 +210,22 @@ extern "C" NIFSHIM_EXPORT void* enif_alloc_resource(ErlNifResourceType* type, si
   rq.msg().slot[2] = encode(mine ? mine + abi::kResourceHeaderSize : nullptr);
   void* obj = reinterpret_cast<void*>(rq.send());
   if (obj == nullptr && mine) local_free(mine);
+  direct_resource_owner(obj);
   return obj;
 }
 
 extern "C" NIFSHIM_EXPORT int enif_get_resource(ErlNifEnv* env, ERL_NIF_TERM term,
                                                 ErlNifResourceType* type, void** objp) {
+  const int direct = direct_get_resource(term, type, objp);
+  if (direct >= 0) return direct;
   VmRequest rq(abi::ApiId::enif_get_resource);
   rq.msg().slot[0] = encode(env);
   rq.msg().slot[1] = term;
   rq.msg().slot[2] = encode(type);
   int ok = static_cast<int>(rq.send());
-  if (ok && objp) *objp = reinterpret_cast<void*>(rq.msg().slot[1]);
+  void* obj = reinterpret_cast<void*>(rq.msg().slot[1]);
+  if (ok && objp) *objp = obj;
+  direct_resource_learn(term, type, ok, obj);
   return ok;
 }
 

@@ -541,6 +541,18 @@ extern "C" NIFSHIM_EXPORT int enif_inspect_binary(ErlNifEnv* env, ERL_NIF_TERM t
   return 1;
 }
 
+// A binary is inspected as enif_inspect_binary does (erl_nif.c); an iolist
+// goes to the VM, which flattens it.
+extern "C" NIFSHIM_EXPORT int enif_inspect_iolist_as_binary(ErlNifEnv* env, ERL_NIF_TERM t, ErlNifBinary* bin) {
+  const unsigned char* data;
+  std::size_t size;
+  if (!reads() || binary_bytes(t, &data, &size) <= 0) return fwd::enif_inspect_iolist_as_binary(env, t, bin);
+  bin->data = const_cast<unsigned char*>(data);
+  bin->size = size;
+  bin->ref_bin = nullptr;
+  return 1;
+}
+
 extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_sub_binary(ErlNifEnv* env, ERL_NIF_TERM t, size_t pos,
                                                             size_t size) {
   if (!reads() || !T::is_boxed(t)) return fwd::enif_make_sub_binary(env, t, pos, size);

@@ -33,6 +33,14 @@ bool direct_enabled();
 bool direct_make_tuple_va(ErlNifEnv* env, unsigned cnt, va_list ap, ERL_NIF_TERM* out);
 bool direct_make_list_va(ErlNifEnv* env, unsigned cnt, va_list ap, ERL_NIF_TERM* out);
 
+// Resource objects in place (enif_direct_resource.cc). enif_get_resource's
+// answer, 1 or 0, without a round trip, or -1: ask the VM.
+int direct_get_resource(ERL_NIF_TERM t, ErlNifResourceType* type, void** objp);
+// After a forwarded enif_get_resource: the VM's answer, to learn from.
+void direct_resource_learn(ERL_NIF_TERM t, ErlNifResourceType* type, int vm_ok, void* vm_obj);
+// After enif_alloc_resource: its header names this worker's library and generation.
+void direct_resource_owner(void* obj);
+
 // The forwarding half of each ENIF_FWD_DIRECT function (enif_forward.cc).
 namespace fwd {
 #define ENIF_FWD(ret, name, params, args, kinds)

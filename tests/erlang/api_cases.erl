@@ -401,6 +401,28 @@ resource_cases() ->
         [P ! stop || P <- Pids],
         Got = [receive {api_down, _, P2, 0, 1} -> P2 after ?TIMEOUT -> timeout end || _ <- Pids],
         {Rets, lists:sort(Got) =:= lists:sort(Pids), recv(50)}
+     end},
+     %% After the cases above the worker answers enif_get_resource and counts
+     %% references in place (worker/enif_direct_resource.cc): the same
+     %% answers for every kind of term, and the last release still runs the
+     %% destructor.
+     {res_in_place, fun() ->
+        R = api_resources:new(9, 42),
+        Vs = lists:usort([api_resources:value(R) || _ <- lists:seq(1, 20)]),
+        B = api_resources:res_bin(9, <<"in place">>),
+        Others = [t(fun() -> api_resources:value(X) end)
+                  || X <- [not_res, 7, self(), make_ref(), atomics:new(1, []), <<"heap">>,
+                           binary:copy(<<"refc">>, 100), binary:part(B, 1, 2),
+                           api_resources:mon_new(), api_resources:dyn_new(1)]],
+        ok = in_process(fun() -> api_resources:keep(api_resources:new(10, 7)) end),
+        erlang:garbage_collect(),
+        receive after 50 -> ok end,
+        Kept = api_resources:dtors(10),
+        Unkept = api_resources:unkeep(),
+        Made = in_process(fun() -> make_and_sum(11, 500) end),
+        {Vs, api_resources:value(B), byte_size(B), api_resources:res_size(R), Others, Kept, Unkept,
+         wait_for(fun() -> api_resources:dtors(10) end, 1), Made,
+         wait_for(fun() -> api_resources:dtors(11) end, 500)}
      end}].
 
 make_and_sum(Batch, N) ->

@@ -120,6 +120,11 @@ restart_resources() ->
         badarg =:= Refused orelse fail("old resource accepted: ~p", [Refused]),
         New = api_resources:new(3, 22),
         22 = api_resources:value(New),
+        %% After a few answers the new worker reads resources in place
+        %% (worker/enif_direct_resource.cc): it still refuses the old one.
+        [22 = api_resources:value(New) || _ <- lists:seq(1, 5)],
+        Refused2 = try api_resources:value(Old) catch error:badarg -> badarg end,
+        badarg =:= Refused2 orelse fail("old resource accepted in place: ~p", [Refused2]),
         Drop = fun() -> _ = api_resources:new(3, 33), ok end,
         ok = Drop(),
         erlang:garbage_collect(),

@@ -163,6 +163,30 @@ case "$case_name" in
       -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." || fail "results differ"
     pass "layout mismatch: logged, fully forwarded, $(tail -n 1 "$tmp/cmp.out")" ;;
 
+  direct_resources)
+    # Resource objects read and counted in place (worker/enif_direct_resource.cc):
+    # the worker learns the layout from the VM's answers and goes direct (the
+    # debug log says so); the API corpus still gives the native results. A
+    # runtime whose resource layout differs (simulated): the first answer
+    # disagrees, a log line, forwarded, the same results.
+    plain_erl "$tmp/native.out" "$tmp/native.err" -eval "api_cases:run(\"$tmp/native.bin\")." \
+      || fail "native run exited $?"
+    NIFSHIM_DEBUG=1 shim_erl "$tmp/iso.out" "$tmp/iso.err" -eval "api_cases:run(\"$tmp/iso.bin\")." \
+      || fail "isolated run exited $?"
+    grep -q 'api_resources.*: resource objects read in place' "$tmp/iso.err" \
+      || fail "the resource library's worker never went direct"
+    ! grep -q 'laid out other than expected' "$tmp/iso.err" || fail "unexpected disagreement"
+    plain_erl "$tmp/cmp.out" "$tmp/cmp.err" \
+      -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." || fail "results differ (direct)"
+    NIFSHIM_TEST_LAYOUT_MISMATCH=resource shim_erl "$tmp/mis.out" "$tmp/mis.err" \
+      -eval "api_cases:run(\"$tmp/mis.bin\")." || fail "mismatch run exited $?"
+    grep -q 'api_resources.*: resource objects are laid out other than expected' "$tmp/mis.err" \
+      || fail "no log line for the simulated layout"
+    grep -q 'read in place' "$tmp/mis.err" && fail "went direct despite the disagreement"
+    plain_erl "$tmp/cmp2.out" "$tmp/cmp2.err" \
+      -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/mis.bin\")." || fail "results differ (mismatch)"
+    pass "direct: $(tail -n 1 "$tmp/cmp.out"); simulated other layout: logged, forwarded, $(tail -n 1 "$tmp/cmp2.out")" ;;
+
   direct_property)
     # Random terms of every type copied through enif_get_*/enif_make_*
     # (tests/erlang/term_prop.erl) equal their originals in all three modes.
