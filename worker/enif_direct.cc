@@ -541,6 +541,16 @@ extern "C" NIFSHIM_EXPORT int enif_inspect_binary(ErlNifEnv* env, ERL_NIF_TERM t
   return 1;
 }
 
+// erl_nif.c: "no-op on dirty scheduler" (it answers 0 there); elsewhere the
+// VM lowers the process's reductions.
+extern "C" NIFSHIM_EXPORT int enif_consume_timeslice(ErlNifEnv* env, int percent) {
+  const ThreadRole& r = thread_role();
+  if (reads() && env != nullptr && env == r.env &&
+      (r.thread_type == ERL_NIF_THR_DIRTY_CPU_SCHEDULER || r.thread_type == ERL_NIF_THR_DIRTY_IO_SCHEDULER))
+    return 0;
+  return fwd::enif_consume_timeslice(env, percent);
+}
+
 // A binary is inspected as enif_inspect_binary does (erl_nif.c); an iolist
 // goes to the VM, which flattens it.
 extern "C" NIFSHIM_EXPORT int enif_inspect_iolist_as_binary(ErlNifEnv* env, ERL_NIF_TERM t, ErlNifBinary* bin) {
