@@ -2,7 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -38,6 +40,22 @@ bool all_zero(const void* p, std::size_t len) {
   return true;
 }
 std::uintptr_t addr(void* p) { return reinterpret_cast<std::uintptr_t>(p); }
+
+// The permissions /proc/self/maps shows for the mapping holding p ("rw-s").
+std::string perms_at(const void* p) {
+  std::FILE* f = std::fopen("/proc/self/maps", "r");
+  char line[512];
+  std::string got;
+  while (f && std::fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char perms[8];
+    if (std::sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && addr(const_cast<void*>(p)) >= lo &&
+        addr(const_cast<void*>(p)) < hi)
+      got = perms;
+  }
+  if (f) std::fclose(f);
+  return got;
+}
 }  // namespace
 
 TEST_CASE("map gives zeroed read-write memory inside the window") {
@@ -169,6 +187,28 @@ TEST_CASE("freed pages are kept, then reused zeroed at the same address") {
   CHECK(s.zeroed_pages == kMiB / 2 / 4096);  // only the resident ones
   CHECK(s.punched_bytes == 0);
   CHECK(f.m->is_valid());
+}
+
+TEST_CASE("kept pages stay mapped read-write; punched ones lose all access") {
+  // A page table change costs a fault per page at the next touch: kept pages
+  // keep theirs. Without keeping, a freed range has no access at once.
+  {
+    Fixture f(64 * kMiB, 8 * kMiB);
+    void* p = f.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+    std::memset(p, 7, kMiB);
+    REQUIRE(f.m->unmap(p, kMiB) == 0);
+    CHECK(f.m->kept_bytes() == kMiB);
+    CHECK(perms_at(p) == "rw-s");
+    CHECK(f.m->release_kept(~std::uint64_t{0}) == kMiB);
+    CHECK(perms_at(p) == "---s");
+    CHECK(f.m->free_resident_bytes() == 0);
+  }
+  Fixture g(64 * kMiB, 0);
+  void* q = g.m->map(kMiB, PROT_READ | PROT_WRITE, 0);
+  std::memset(q, 7, kMiB);
+  REQUIRE(g.m->unmap(q, kMiB) == 0);
+  CHECK(perms_at(q) == "---s");
+  CHECK(g.m->free_resident_bytes() == 0);
 }
 
 TEST_CASE("kept pages stay within the bound; what is over it is punched at once") {
