@@ -16,7 +16,10 @@
 %%               worker start, restart on demand, restart after a crash and
 %%               the CPU an idle worker uses
 %% Opts: reps (repetitions per case), target_ms (length of one repetition),
-%% port (path of bench_port), skip (case names not to run).
+%% port (path of bench_port), floor (path of channel_floor: in the isolated
+%% VM each repetition of noop is paired with a floor measured just before
+%% it, since the host's cache-line latency can change within a run), skip
+%% (case names not to run).
 -module(bench_run).
 -export([main/2, json_doc/0]).
 
@@ -37,6 +40,10 @@ run(Mode, Opts) ->
     Cases = [C || C = {Name, _} <- nif_cases(Data), not lists:member(Name, maps:get(skip, Opts))],
     Col = atom_to_list(Mode),
     [measure(Name, Col, Run, Opts) || {Name, Run} <- Cases],
+    case {Mode, maps:find(floor, Opts), lists:keyfind(noop, 1, Cases)} of
+        {isolated, {ok, Floor}, {noop, Noop}} -> paired_floor(Floor, Noop, Opts);
+        _ -> ok
+    end,
     case Mode of
         native ->
             Port = open_bench_port(maps:get(port, Opts)),
@@ -122,6 +129,19 @@ measure(Name, Col, Run, #{reps := Reps, target_ms := TargetMs}) ->
          {Us, _} = timer:tc(fun() -> Run(N) end),
          emit(Name, Col, Us * 1000 / N)
      end || _ <- lists:seq(1, Reps)],
+    ok.
+
+%% noop against the channel floor measured right before it, rep by rep:
+%% "R noop_over_floor isolated Ratio" (a ratio, not ns).
+paired_floor(Floor, Noop, #{reps := Reps, target_ms := TargetMs}) ->
+    N = calibrate(Noop, 1, TargetMs * 1000),
+    [begin
+         Out = os:cmd(Floor ++ " 100000"),
+         [FloorNs] = [list_to_float(V) || "floor channel " ++ V <- string:lexemes(Out, "\n")],
+         erlang:garbage_collect(),
+         {Us, _} = timer:tc(fun() -> Noop(N) end),
+         emit(noop_over_floor, "isolated", Us * 1000 / N / FloorNs)
+     end || _ <- lists:seq(1, 3 * Reps)],
     ok.
 
 calibrate(Run, N, TargetUs) ->

@@ -127,6 +127,12 @@ def main():
                     r_fl = f"{fmt_ratio(i / fl_ch)} (channel), {fmt_ratio(i / fl_line)} (line)"
                     res["ratios"]["noop_isolated_over_channel_floor"] = i / fl_ch
                     res["ratios"]["noop_isolated_over_line_floor"] = i / fl_line
+                paired = get("noop_over_floor", "isolated")
+                if case == "noop" and paired is not None:
+                    r_fl = (f"**{fmt_ratio(paired)}** (each repetition over the channel floor measured "
+                            f"just before it; median of {len(v[('noop_over_floor', 'isolated')])})"
+                            + (f"; medians of the round: {r_fl}" if r_fl else ""))
+                    res["ratios"]["noop_isolated_over_adjacent_floor"] = paired
                 res["ratios"][f"{case}_isolated_over_native"] = r_in
                 res["ratios"][f"{case}_port_over_isolated"] = r_pi
                 md.append(f"| {what} | " + " | ".join(fmt_ns(x) for x in vals)
