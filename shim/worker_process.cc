@@ -77,15 +77,27 @@ struct TlsChannel {
   std::uint64_t serial;
   abi::Channel* channel;
   std::uint64_t top;
-  int slot;  // this thread's in-flight slot in the worker
+  int slot;        // this thread's in-flight slot in the worker
+  Worker* worker;  // never freed, so it can be asked whether it is alive
 };
 constexpr int kTlsChannels = 64;
 thread_local TlsChannel t_channels[kTlsChannels];
 thread_local int t_nchannels = 0;
 
-TlsChannel* tls_add(std::uint64_t serial, abi::Channel* c, int slot) {
-  int i = t_nchannels < kTlsChannels ? t_nchannels++ : int(serial % kTlsChannels);
-  t_channels[i] = TlsChannel{serial, c, 0, slot};
+// Every restart makes a new worker (a new serial): once the table is full, a
+// dead worker's entry is reused, so a live worker's channel is never evicted
+// (that would cost it a new channel and a new serving thread). Only with 64
+// live workers on one thread does one of them lose its entry.
+TlsChannel* tls_add(Worker* w, std::uint64_t serial, abi::Channel* c, int slot) {
+  int i = -1;
+  if (t_nchannels < kTlsChannels) {
+    i = t_nchannels++;
+  } else {
+    for (int k = 0; k < kTlsChannels && i < 0; ++k)
+      if (!t_channels[k].worker->alive()) i = k;
+    if (i < 0) i = int(serial % kTlsChannels);
+  }
+  t_channels[i] = TlsChannel{serial, c, 0, slot, w};
   return &t_channels[i];
 }
 
@@ -300,7 +312,7 @@ abi::Channel* Worker::thread_channel(std::uint64_t** top) {
     log_error("worker for %s: cannot open a channel for this thread", name_);
     return nullptr;
   }
-  TlsChannel* t = tls_add(serial_, c, next_slot_.fetch_add(1) % kMaxInflight);
+  TlsChannel* t = tls_add(this, serial_, c, next_slot_.fetch_add(1) % kMaxInflight);
   t_last = t;
   *top = &t->top;
   return c;
@@ -432,7 +444,7 @@ void Worker::report_death(const char* fname) {
 
 void* Worker::service_main(void* self) {
   auto* w = static_cast<Worker*>(self);
-  TlsChannel* t = tls_add(w->serial_, w->service_, 0);
+  TlsChannel* t = tls_add(w, w->serial_, w->service_, 0);
   abi::Channel* c = w->service_;
   while (channel_wait(c, abi::kSideVm, kSpinNs, 1000, worker_alive, w)) {
     if (c->msg.kind != abi::Msg::kEnif) {

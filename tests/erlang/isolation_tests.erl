@@ -270,11 +270,15 @@ cycles(N, RssLimitKiB) ->
                     {nifshim, worker_crashed, _} = try crash_nif:crash(segv) catch error:E -> E end,
                     T = erlang:monotonic_time(microsecond),
                     alive = crash_nif:crash(none),  % served by a restarted worker
-                    erlang:monotonic_time(microsecond) - T
+                    Lat = erlang:monotonic_time(microsecond) - T,
+                    7 = bench_nif:noop(7),  % another library, alive all along
+                    Lat
                 end,
         [Cycle() || _ <- lists:seq(1, 20)],  % warm up: channels, caches, logger
         erlang:garbage_collect(),
         Before = usage(),
+        [#{pid := Bench}] = [W || #{name := "bench_nif"} = W <- nifshim:workers()],
+        BenchThreads0 = thread_count(integer_to_list(Bench)),
         T0 = erlang:monotonic_time(millisecond),
         Latencies = lists:sort([Cycle() || _ <- lists:seq(1, N)]),
         Ms = erlang:monotonic_time(millisecond) - T0,
@@ -286,15 +290,24 @@ cycles(N, RssLimitKiB) ->
         #{fds := F0, threads := Th0, erts_bytes := E0, rss_kb := R0} = Before,
         #{fds := F1, threads := Th1, erts_bytes := E1, rss_kb := R1} = After,
         F1 =< F0 orelse fail("descriptors grew: ~p -> ~p", [F0, F1]),
+        %% Each restart is a new worker for every VM thread's channel table:
+        %% the live library keeps its channels (and its worker its threads).
+        BenchThreads1 = thread_count(integer_to_list(Bench)),
+        BenchThreads1 =< BenchThreads0
+            orelse fail("the live bench_nif worker's threads grew: ~p -> ~p", [BenchThreads0, BenchThreads1]),
         Th1 =< Th0 orelse fail("threads grew: ~p -> ~p", [Th0, Th1]),
         E1 - E0 < 4 bsl 20 orelse fail("ERTS memory grew by ~p bytes", [E1 - E0]),
         R1 - R0 < RssLimitKiB orelse fail("RSS grew by ~p KiB", [R1 - R0]),
         io:format("cycles: ~p crash/restart cycles in ~p ms; restart latency (crash to the next call "
                   "served) median ~p us, p90 ~p us; fds ~p -> ~p, threads ~p -> ~p, "
-                  "ERTS memory ~w bytes, RSS ~w KiB, no zombies~n",
+                  "ERTS memory ~w bytes, RSS ~w KiB, no zombies; the live bench_nif worker kept its ~p threads~n",
                   [N, Ms, lists:nth(N div 2, Latencies), lists:nth(N * 9 div 10, Latencies),
-                   F0, F1, Th0, Th1, E1 - E0, R1 - R0])
+                   F0, F1, Th0, Th1, E1 - E0, R1 - R0, BenchThreads1])
     end).
+
+thread_count(Pid) ->
+    [L] = [L || L <- string:split(test_util:read(Pid, "status"), "\n", all), lists:prefix("Threads:", L)],
+    list_to_integer(string:trim(string:prefix(L, "Threads:"))).
 
 usage() ->
     Me = os:getpid(),
