@@ -140,5 +140,6 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_memory(ErlNifEnv* env, in
       .num("freed", long(s.freed_bytes))
       .num("reused", long(s.reused_bytes))
       .num("punched", long(s.punched_bytes))
+      .num("window_free", long(m->free_bytes()))
       .map;
 }

@@ -90,13 +90,12 @@ thread_local int t_nchannels = 0;
 // live workers on one thread does one of them lose its entry.
 TlsChannel* tls_add(Worker* w, std::uint64_t serial, abi::Channel* c, int slot) {
   int i = -1;
-  if (t_nchannels < kTlsChannels) {
-    i = t_nchannels++;
-  } else {
-    for (int k = 0; k < kTlsChannels && i < 0; ++k)
-      if (!t_channels[k].worker->alive()) i = k;
-    if (i < 0) i = int(serial % kTlsChannels);
-  }
+  for (int k = 0; k < t_nchannels && i < 0; ++k)
+    if (t_channels[k].channel == nullptr) i = k;  // its channel went to a later worker
+  if (i < 0 && t_nchannels < kTlsChannels) i = t_nchannels++;
+  for (int k = 0; k < kTlsChannels && i < 0; ++k)
+    if (!t_channels[k].worker->alive()) i = k;
+  if (i < 0) i = int(serial % kTlsChannels);
   t_channels[i] = TlsChannel{serial, c, 0, slot, w};
   return &t_channels[i];
 }
@@ -124,8 +123,17 @@ Worker* Worker::start(const char* path, const char* name, Worker* previous, char
     return nullptr;
   }
 
-  // Threads the NIF creates send their requests here; an ERTS thread serves them.
-  w->service_ = w->new_channel(abi::kSideWorker);
+  // Threads the NIF creates send their requests here; an ERTS thread serves
+  // them. A restart takes over the reaped predecessor's service channel.
+  if (previous != nullptr && previous->retired() && previous->service_ != nullptr) {
+    w->service_ = previous->service_;
+    previous->service_ = nullptr;
+    channel_init(w->service_, abi::kSideWorker);
+    std::lock_guard<std::mutex> g(w->mu_);
+    w->channels_.push_back(w->service_);
+  } else {
+    w->service_ = w->new_channel(abi::kSideWorker);
+  }
   abi::CtlMsg reply;
   if (w->service_ == nullptr ||
       !w->control(abi::Ctl::kServiceChannel, 0, reinterpret_cast<std::uint64_t>(w->service_), &reply) ||
@@ -257,6 +265,7 @@ void Worker::reap() {
     if (*fd >= 0) ::close(*fd);
     *fd = -1;
   }
+  retired_.store(true, std::memory_order_release);  // the channels may serve later workers
 }
 
 void Worker::close() {
@@ -305,7 +314,20 @@ abi::Channel* Worker::thread_channel(std::uint64_t** top) {
       return t_channels[i].channel;
     }
   if (!alive()) return nullptr;
-  abi::Channel* c = new_channel(abi::kSideVm);
+  // This thread's channel of a retired worker (one a restart replaced) is
+  // taken over, so restarts do not leave a 1 MiB range of the window behind
+  // per VM thread: only this thread ever used it, and it is here now.
+  abi::Channel* c = nullptr;
+  for (int i = 0; i < t_nchannels && c == nullptr; ++i)
+    if (t_channels[i].channel != nullptr && t_channels[i].worker != this && t_channels[i].worker->retired()) {
+      c = t_channels[i].channel;
+      t_channels[i].channel = nullptr;  // the entry is free for tls_add
+      t_channels[i].serial = 0;         // serials start at 1
+      channel_init(c, abi::kSideVm);
+      std::lock_guard<std::mutex> g(mu_);
+      channels_.push_back(c);
+    }
+  if (c == nullptr) c = new_channel(abi::kSideVm);
   abi::CtlMsg reply;
   if (c == nullptr || !control(abi::Ctl::kOpenChannel, 0, reinterpret_cast<std::uint64_t>(c), &reply) ||
       reply.status != 0) {

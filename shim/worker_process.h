@@ -49,6 +49,9 @@ class Worker {
   long uptime_ms() const;
   pid_t pid() const { return pid_; }
   bool alive() const { return !dead_.load(std::memory_order_acquire); }
+  // Reaped: dead, its threads joined, its channels abandoned and emptied.
+  // Nothing touches them for it again, so a later worker may take them.
+  bool retired() const { return retired_.load(std::memory_order_acquire); }
   // How it died: "signal 11 (SIGSEGV)", "exit status 3", ...
   const char* death() const { return death_; }
   // After death: the fatal signal (0 if none), its fault address, the exit
@@ -101,6 +104,7 @@ class Worker {
   ErlNifTid service_tid_{};
   bool reaped_ = false;
   std::atomic<bool> dead_{false};
+  std::atomic<bool> retired_{false};
   std::atomic<bool> closing_{false};
   char death_[128] = "running";
   abi::CrashRecord* crash_ = nullptr;  // in the window; the worker writes it

@@ -275,10 +275,12 @@ cycles(N, RssLimitKiB) ->
                     Lat
                 end,
         [Cycle() || _ <- lists:seq(1, 20)],  % warm up: channels, caches, logger
+        ok = all_schedulers_noop(10),  % every scheduler has its channel to bench_nif
         erlang:garbage_collect(),
         Before = usage(),
         [#{pid := Bench}] = [W || #{name := "bench_nif"} = W <- nifshim:workers()],
         BenchThreads0 = thread_count(integer_to_list(Bench)),
+        #{window_free := Free0} = nifshim:memory(),
         T0 = erlang:monotonic_time(millisecond),
         Latencies = lists:sort([Cycle() || _ <- lists:seq(1, N)]),
         Ms = erlang:monotonic_time(millisecond) - T0,
@@ -290,6 +292,11 @@ cycles(N, RssLimitKiB) ->
         #{fds := F0, threads := Th0, erts_bytes := E0, rss_kb := R0} = Before,
         #{fds := F1, threads := Th1, erts_bytes := E1, rss_kb := R1} = After,
         F1 =< F0 orelse fail("descriptors grew: ~p -> ~p", [F0, F1]),
+        %% A restart takes over the dead worker's channels (1 MiB each in the
+        %% window): the window's free address space stays put.
+        #{window_free := Free1} = nifshim:memory(),
+        Free0 - Free1 < 64 bsl 20
+            orelse fail("the window's free space shrank by ~p MiB", [(Free0 - Free1) bsr 20]),
         %% Each restart is a new worker for every VM thread's channel table:
         %% the live library keeps its channels (and its worker its threads).
         BenchThreads1 = thread_count(integer_to_list(Bench)),
@@ -300,9 +307,10 @@ cycles(N, RssLimitKiB) ->
         R1 - R0 < RssLimitKiB orelse fail("RSS grew by ~p KiB", [R1 - R0]),
         io:format("cycles: ~p crash/restart cycles in ~p ms; restart latency (crash to the next call "
                   "served) median ~p us, p90 ~p us; fds ~p -> ~p, threads ~p -> ~p, "
-                  "ERTS memory ~w bytes, RSS ~w KiB, no zombies; the live bench_nif worker kept its ~p threads~n",
+                  "ERTS memory ~w bytes, RSS ~w KiB, window free space ~w MiB, no zombies; "
+                  "the live bench_nif worker kept its ~p threads~n",
                   [N, Ms, lists:nth(N div 2, Latencies), lists:nth(N * 9 div 10, Latencies),
-                   F0, F1, Th0, Th1, E1 - E0, R1 - R0, BenchThreads1])
+                   F0, F1, Th0, Th1, E1 - E0, R1 - R0, (Free1 - Free0) div (1 bsl 20), BenchThreads1])
     end).
 
 thread_count(Pid) ->

@@ -35,8 +35,9 @@ policy() -> check(control_policy()).
 %% @doc The shared window's memory, in bytes: `resident' (pages in the
 %% window's memfd), `kept' (pages the VM freed, kept for reuse; at most
 %% `keep_max', for at most `keep_ms' (+25%)), `free_resident' (pages inside
-%% free ranges, counted from the memfd: never more than `kept'), and totals
-%% since the VM started: `freed', `reused', `punched'.
+%% free ranges, counted from the memfd: never more than `kept'), totals
+%% since the VM started: `freed', `reused', `punched', and `window_free' (the
+%% window's address space not mapped: what the VM can still allocate).
 -spec memory() -> #{atom() => non_neg_integer()}.
 memory() -> check(control_memory()).
 
