@@ -14,21 +14,6 @@ std::size_t KeptPages::first_reaching(std::uintptr_t addr) const {
   return lo;
 }
 
-std::uintptr_t KeptPages::fit(std::size_t len, std::size_t align) const {
-  std::uintptr_t best = 0;
-  std::uint64_t best_since = 0;
-  for (std::size_t i = 0; i < count_; ++i) {
-    const KeptRange& r = r_[i];
-    const std::uintptr_t at = (r.start + align - 1) & ~(std::uintptr_t{align} - 1);
-    if (at < r.start || at >= r.end() || r.end() - at < len) continue;
-    if (best == 0 || r.since_ns >= best_since) {
-      best = at;
-      best_since = r.since_ns;
-    }
-  }
-  return best;
-}
-
 void KeptPages::erase(std::size_t i) {
   bytes_ -= r_[i].len;
   std::memmove(r_ + i, r_ + i + 1, (count_ - i - 1) * sizeof(KeptRange));

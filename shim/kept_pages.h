@@ -46,13 +46,6 @@ class KeptPages {
   // range split in two when the set is full loses its upper part to `drop`.
   void take(std::uintptr_t start, std::size_t len, RangeFn hit, RangeFn drop, void* ctx);
 
-  // Where a mapping of `len` bytes aligned to `align` fits inside one kept
-  // range: the start in the most recently kept of those that fit, or 0.
-  // The window mapper places new mappings there first, so freed pages are
-  // used again while warm instead of aging out (a punch, and a fault in
-  // every process on the next touch).
-  std::uintptr_t fit(std::size_t len, std::size_t align) const;
-
   // Gives every range kept since `cutoff_ns` or earlier to `drop`; returns
   // the bytes given.
   std::size_t expire(std::uint64_t cutoff_ns, RangeFn drop, void* ctx);

@@ -118,10 +118,7 @@ void* WindowMapper::map_aligned(std::size_t len, std::size_t align, int prot) {
   {
     std::lock_guard<std::mutex> g(mu_);
     ++stats_.maps;
-    // Kept pages first (warm, and spared a punch); kept ranges are free.
-    a = kept_->count() > 0 ? kept_->fit(len, align) : 0;
-    if (a != 0 && !alloc_->claim(a, len)) a = 0;
-    if (a == 0) a = alloc_->allocate(len, align);
+    a = alloc_->allocate(len, align);
     if (a == 0) return fail_exhausted(len);
     take_kept_locked(a, len, &kept);
   }

@@ -173,18 +173,3 @@ TEST_CASE("random adds, takes and expiries keep the set sorted, bounded and exac
     REQUIRE(n * kPage == f.kp.bytes());  // the model agrees page for page
   }
 }
-
-TEST_CASE("fit finds room in the most recently kept range that holds the aligned mapping") {
-  Fixture f(100);
-  f.add(0, 4, 10);    // pages 0-3, oldest
-  f.add(10, 8, 30);   // pages 10-17, newest
-  f.add(30, 16, 20);  // pages 30-45
-  CHECK(f.kp.fit(4 * kPage, kPage) == at(10));          // the newest that fits
-  CHECK(f.kp.fit(10 * kPage, kPage) == at(30));         // only the largest holds 10
-  CHECK(f.kp.fit(17 * kPage, kPage) == 0);              // none holds 17
-  CHECK(f.kp.fit(2 * kPage, 8 * kPage) == at(16));      // aligned inside the newest
-  CHECK(f.kp.fit(4 * kPage, 16 * kPage) == at(32));     // 10-17 has no 16-page boundary with room
-  CHECK(f.kp.fit(kPage, 64 * kPage) == at(0));          // only the oldest starts on a 64-page boundary
-  Fixture empty(100);
-  CHECK(empty.kp.fit(kPage, kPage) == 0);
-}
