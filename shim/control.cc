@@ -130,11 +130,17 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_policy(ErlNifEnv* env, in
 extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_memory(ErlNifEnv* env, int, const ERL_NIF_TERM[]) {
   WindowMapper* m = g_shim.active_mapper();
   if (m == nullptr || !real_enif_init()) return not_active(env);
+  // What is kept and in free ranges first, then the memfd's pages: the
+  // releaser may punch in between, and a reader that sees nothing kept must
+  // not get a count of pages from before the punch.
   WindowMapper::Stats s = m->stats();
+  const long kept = long(m->kept_bytes());
+  const long free_resident = long(m->free_resident_bytes());
+  const long resident = long(m->resident_bytes());
   return MapBuilder(env)
-      .num("resident", long(m->resident_bytes()))
-      .num("kept", long(m->kept_bytes()))
-      .num("free_resident", long(m->free_resident_bytes()))
+      .num("resident", resident)
+      .num("kept", kept)
+      .num("free_resident", free_resident)
       .num("keep_max", long(m->keep_max()))
       .num("keep_ms", long(m->keep_max_age_ns() / 1000000))
       .num("freed", long(s.freed_bytes))

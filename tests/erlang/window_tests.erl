@@ -222,8 +222,8 @@ memory_returned() ->
         Ms2 =< Deadline orelse fail("kept pages went back after ~p ms, bound ~p ms", [Ms2, Deadline]),
         #{resident := Resident} = Last,
         Resident =< Held - 250 * ?MiB orelse
-            fail("the window still holds ~p MiB (~p MiB while the binaries lived)",
-                 [Resident div ?MiB, Held div ?MiB]),
+            fail("the window still holds ~p MiB (~p MiB while the binaries lived); at first ~p, at last ~p",
+                 [Resident div ?MiB, Held div ?MiB, First, Last]),
         io:format("memory_returned: ~p MiB freed; ~p MiB kept at first (bound ~p MiB), "
                   "~p MiB of pages in free ranges; all returned after ~p ms (keep_ms ~p); "
                   "window ~p -> ~p MiB~n",
