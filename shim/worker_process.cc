@@ -126,11 +126,8 @@ Worker* Worker::start(const char* path, const char* name, Worker* previous, char
   // Threads the NIF creates send their requests here; an ERTS thread serves
   // them. A restart takes over the reaped predecessor's service channel.
   if (previous != nullptr && previous->retired() && previous->service_ != nullptr) {
-    w->service_ = previous->service_;
+    w->service_ = w->adopt_channel(previous->service_, abi::kSideWorker);
     previous->service_ = nullptr;
-    channel_init(w->service_, abi::kSideWorker);
-    std::lock_guard<std::mutex> g(w->mu_);
-    w->channels_.push_back(w->service_);
   } else {
     w->service_ = w->new_channel(abi::kSideWorker);
   }
@@ -298,8 +295,10 @@ bool Worker::load(abi::LoadBuffer* buf, std::size_t size) {
 
 abi::Channel* Worker::new_channel(abi::Side first) {
   void* p = g_shim.active_mapper()->map(sizeof(abi::Channel), PROT_READ | PROT_WRITE, 0);
-  if (p == MAP_FAILED) return nullptr;
-  auto* c = static_cast<abi::Channel*>(p);
+  return p == MAP_FAILED ? nullptr : adopt_channel(static_cast<abi::Channel*>(p), first);
+}
+
+abi::Channel* Worker::adopt_channel(abi::Channel* c, abi::Side first) {
   channel_init(c, first);
   std::lock_guard<std::mutex> g(mu_);
   channels_.push_back(c);
@@ -320,12 +319,9 @@ abi::Channel* Worker::thread_channel(std::uint64_t** top) {
   abi::Channel* c = nullptr;
   for (int i = 0; i < t_nchannels && c == nullptr; ++i)
     if (t_channels[i].channel != nullptr && t_channels[i].worker != this && t_channels[i].worker->retired()) {
-      c = t_channels[i].channel;
+      c = adopt_channel(t_channels[i].channel, abi::kSideVm);
       t_channels[i].channel = nullptr;  // the entry is free for tls_add
       t_channels[i].serial = 0;         // serials start at 1
-      channel_init(c, abi::kSideVm);
-      std::lock_guard<std::mutex> g(mu_);
-      channels_.push_back(c);
     }
   if (c == nullptr) c = new_channel(abi::kSideVm);
   abi::CtlMsg reply;

@@ -87,6 +87,9 @@ class Worker {
   bool spawn(Worker* previous, char* err, std::size_t errlen);
   bool control(abi::Ctl kind, std::uint32_t status, std::uint64_t arg, abi::CtlMsg* reply);
   abi::Channel* new_channel(abi::Side first);
+  // Takes c (a new mapping, or a reaped worker's channel) as one of this
+  // worker's, initialised for `first` to write.
+  abi::Channel* adopt_channel(abi::Channel* c, abi::Side first);
   static void* monitor_main(void* self);
   static void* service_main(void* self);
   void on_death(int code, int status);
