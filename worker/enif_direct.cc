@@ -516,6 +516,14 @@ int binary_bytes(Term t, const unsigned char** data, std::size_t* size) {
   }
 }
 
+// What enif_inspect_binary leaves in *bin for bytes the worker found.
+int set_binary(ErlNifBinary* bin, const unsigned char* data, std::size_t size) {
+  bin->data = const_cast<unsigned char*>(data);
+  bin->size = size;
+  bin->ref_bin = nullptr;
+  return 1;
+}
+
 }  // namespace
 
 extern "C" NIFSHIM_EXPORT int enif_is_binary(ErlNifEnv* env, ERL_NIF_TERM t) {
@@ -534,11 +542,7 @@ extern "C" NIFSHIM_EXPORT int enif_inspect_binary(ErlNifEnv* env, ERL_NIF_TERM t
   std::size_t size;
   const int r = reads() ? binary_bytes(t, &data, &size) : -1;
   if (r < 0) return fwd::enif_inspect_binary(env, t, bin);
-  if (r == 0) return 0;
-  bin->data = const_cast<unsigned char*>(data);
-  bin->size = size;
-  bin->ref_bin = nullptr;
-  return 1;
+  return r == 0 ? 0 : set_binary(bin, data, size);
 }
 
 // erl_nif.c: "no-op on dirty scheduler" (it answers 0 there); elsewhere the
@@ -557,10 +561,7 @@ extern "C" NIFSHIM_EXPORT int enif_inspect_iolist_as_binary(ErlNifEnv* env, ERL_
   const unsigned char* data;
   std::size_t size;
   if (!reads() || binary_bytes(t, &data, &size) <= 0) return fwd::enif_inspect_iolist_as_binary(env, t, bin);
-  bin->data = const_cast<unsigned char*>(data);
-  bin->size = size;
-  bin->ref_bin = nullptr;
-  return 1;
+  return set_binary(bin, data, size);
 }
 
 extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_sub_binary(ErlNifEnv* env, ERL_NIF_TERM t, size_t pos,
