@@ -55,12 +55,15 @@ struct Message {
   // (call_argv()). No address field: that keeps slot[1] on the first line.
   std::uint64_t slot[kSlots];
   // The direct heap (worker/enif_direct.cc), after the slots so that a
-  // trivial call never touches this cache line. The worker asks for the call
-  // env's heap with priv_heap_reserve; then in kEnif, where it has built up
-  // to; in kReply, the env's [hp, hp_end) after the request; in the kReturn
-  // of a kCall (with api = 1), where the NIF's terms end. 0: none.
+  // trivial call never touches this cache line. In a kCall with api = 1, the
+  // env's [hp, hp_end) and process, lent with the call (to a function that
+  // built on its heap before); else the worker asks for them with
+  // priv_heap_reserve when it first needs them. Then in kEnif, where it has
+  // built up to; in kReply, the env's [hp, hp_end) after the request; in the
+  // kReturn of a kCall (with api = 1), where the NIF's terms end. 0: none.
   std::uint64_t hp;
   std::uint64_t hp_end;
+  std::uint64_t proc;  // kCall with api = 1: env->proc, whose off-heap list the worker extends
 };
 
 inline constexpr std::size_t kChannelDataSize = (std::size_t{1} << 20) - 256;

@@ -66,6 +66,8 @@ enum : int {
   kSubOfHeap,     // make_sub_binary(kHeapBin, 1, 2)
   kMap2,          // #{ok => -5, -5 => ok} (make_map_from_arrays): a flatmap
   kBigMap,        // #{1 => 1, ..., 40 => 40}: a HAMT map
+  kEnvProc,       // not a term: the probe env's process, whose off-heap list
+                  // holds kRefcBin's ProcBin alone (overhead 100 / 8 words)
   kCount
 };
 }

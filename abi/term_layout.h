@@ -80,17 +80,21 @@ inline constexpr Term heap_bin_header(std::size_t bytes) {
 // ProcBin: header, size, next, val (the Binary), bytes, flags.
 inline constexpr Term kProcBinHeader = (Term{5} << kHeaderArityOffset) | kRefcBin;
 inline constexpr int kProcBinVal = 3, kProcBinBytes = 4, kProcBinFlags = 5;
+inline constexpr std::size_t kProcBinWords = 6;
 
 // References (erl_term.h, 64-bit little endian): an ordinary ref and a magic
 // ref (a resource's term) have the same header; word 1 of an ordinary one has
 // the marker in its low half, a magic one's is its magic binary's address.
 inline constexpr Term kRefThingHeader = (Term{2} << kHeaderArityOffset) | kRef;
+inline constexpr std::size_t kMagicRefWords = 3;  // ErtsMRefThing: header, binary, next
 inline constexpr std::uint32_t kOrdinaryRefMarker = 0xFFFFFFFFu;
 
 // Binary and ErtsMagicBinary (erl_binary.h): flags, refc (an atomic word),
-// orig_size, then a magic binary's destructor. ErtsResource (global.h, not a
-// DEBUG build): type, monitors, then the object's data.
-inline constexpr std::size_t kBinFlagsAt = 0, kBinRefcAt = 8, kMagicBinDestructorAt = 24;
+// orig_size, then a plain binary's bytes or a magic binary's destructor.
+// ErtsResource (global.h, not a DEBUG build): type, monitors, then the
+// object's data.
+inline constexpr std::size_t kBinFlagsAt = 0, kBinRefcAt = 8, kBinOrigSizeAt = 16, kBinOrigBytesAt = 24,
+                             kMagicBinDestructorAt = 24;
 inline constexpr std::uint64_t kBinFlagMagic = 1;
 inline constexpr std::size_t kResourceTypeBeforeData = 16;
 // ErlSubBin: header, size, offs, {bitsize, bitoffs, is_writable} bytes, orig

@@ -92,6 +92,7 @@ void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top, ErlNifEnv* direc
     case abi::ApiId::priv_heap_reserve:
       r = direct_env ? reserve_heap(direct_env, m.slot[0]) : 0;
       lent = r != 0;
+      if (lent) extra = reinterpret_cast<std::uint64_t>(env_head(direct_env)->proc);
       break;
     default:
       log_error("worker for %s sent an unknown request %u", w->name(), m.api);

@@ -198,6 +198,7 @@ std::uint64_t probe_terms(std::uint64_t* extra) {
     ERL_NIF_TERM ks[40];
     for (int i = 0; i < 40; ++i) ks[i] = e.make_int(env, i + 1);
     e.make_map_from_arrays(env, ks, ks, 40, &a[kBigMap]);
+    a[kEnvProc] = reinterpret_cast<ERL_NIF_TERM>(env_head(env)->proc);
     return a;
   }();
   *extra = t ? abi::probe::kCount : 0;

@@ -71,7 +71,7 @@ void on_nif_call(ffi_cif*, void* ret, void** args, void* user) {
     return;
   }
   *static_cast<ffi_arg*>(ret) = call_nif(b->lib, b->fn, b->name, env, *static_cast<int*>(args[1]),
-                                         *static_cast<const ERL_NIF_TERM**>(args[2]));
+                                         *static_cast<const ERL_NIF_TERM**>(args[2]), &b->built_on_heap);
 }
 
 void on_load(ffi_cif*, void* ret, void** args, void* user) {
@@ -165,7 +165,12 @@ void on_callback(ffi_cif*, void*, void** args, void* user) {
 }
 
 Binding* bind(NifLibrary* lib, std::uint64_t fn, const char* name, int kind = 0) {
-  lib->bindings.push_back(std::make_unique<Binding>(Binding{lib, fn, name, kind}));
+  auto b = std::make_unique<Binding>();
+  b->lib = lib;
+  b->fn = fn;
+  b->name = name;
+  b->kind = kind;
+  lib->bindings.push_back(std::move(b));
   return lib->bindings.back().get();
 }
 

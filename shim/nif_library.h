@@ -22,11 +22,12 @@ struct NifLibrary;
 
 // What a closure handed to the VM stands for (the closure's user data).
 struct Binding {
-  NifLibrary* lib;
-  std::uint64_t fn;         // function index, or the worker's function address
-  const char* name;         // for error terms
-  int kind;                 // abi::CallbackKind for resource callbacks
+  NifLibrary* lib = nullptr;
+  std::uint64_t fn = 0;     // function index, or the worker's function address
+  const char* name = "";    // for error terms
+  int kind = 0;             // abi::CallbackKind for resource callbacks
   std::uint32_t generation = 0;  // scheduled functions: the worker they belong to
+  std::atomic<bool> built_on_heap{false};  // call_nif lends the call's heap up front
 };
 
 // A resource type the library opened: after a restart the new worker's

@@ -115,7 +115,7 @@ ERL_NIF_TERM raise_crash(ErlNifEnv* env, NifLibrary* lib, Worker* w, const char*
 }  // namespace
 
 ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlNifEnv* env,
-                      int argc, const ERL_NIF_TERM argv[]) {
+                      int argc, const ERL_NIF_TERM argv[], std::atomic<bool>* built) {
   lib->calls.fetch_add(1, std::memory_order_relaxed);
   ERL_NIF_TERM restart_error;
   if (!ensure_worker(lib, env, fname, &restart_error)) return restart_error;
@@ -139,6 +139,8 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   // needs it and says where it got to with every request and at return.
   EnvHead* head = env_head(env);
   const bool direct = tt == ERL_NIF_THR_NORMAL_SCHEDULER && direct_heap_enabled();
+  const bool lend = direct && built->load(std::memory_order_relaxed) && head->hp != nullptr &&
+                    head->hp <= head->hp_end;
   const long deadline = dirty ? lib->dirty_deadline_ms : lib->deadline_ms;
   // argv lives on this thread's stack (normal NIFs): the worker gets a copy,
   // in the message's slots when it fits there (cache lines the worker reads
@@ -155,6 +157,7 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   }
   w->set_inflight(fname);
   m.kind = abi::Msg::kCall;
+  m.api = lend ? 1 : 0;
   m.argc = static_cast<std::int16_t>(argc);
   m.thread_type = static_cast<std::int16_t>(tt);
   m.top = new_top;
@@ -162,11 +165,18 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   m.env = reinterpret_cast<std::uint64_t>(env);
   m.priv = priv;
   std::memcpy(args, argv, std::size_t(argc) * sizeof(ERL_NIF_TERM));
+  if (lend) {
+    m.hp = reinterpret_cast<std::uint64_t>(head->hp);
+    m.hp_end = reinterpret_cast<std::uint64_t>(head->hp_end);
+    m.proc = reinterpret_cast<std::uint64_t>(head->proc);
+  }
   bool expired = false;
   const bool answered = exchange(w, c, top, deadline, &expired, direct ? env : nullptr);
   w->set_inflight(nullptr);
-  if (answered && direct && c->msg.api == 1 && c->msg.hp != 0)
+  if (answered && direct && c->msg.api == 1 && c->msg.hp != 0) {
     head->hp = reinterpret_cast<std::uint64_t*>(c->msg.hp);
+    if (!built->load(std::memory_order_relaxed)) built->store(true, std::memory_order_relaxed);
+  }
   if (copy_mode()) copy_env_done(env);
   if (!answered) {
     if (expired) {

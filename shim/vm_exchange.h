@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include <atomic>
+
 #include "channel_abi.h"
 
 namespace nifshim {
@@ -17,8 +19,10 @@ struct NifLibrary;
 
 // Runs function `fn` (an index into the library's functions, or a function
 // the NIF scheduled) in the worker. Raises {nifshim, ...} if it cannot.
+// `built`: set once the function built terms on its call's heap; from then
+// on the heap is lent with each call (no priv_heap_reserve round trip).
 ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlNifEnv* env,
-                      int argc, const ERL_NIF_TERM argv[]);
+                      int argc, const ERL_NIF_TERM argv[], std::atomic<bool>* built);
 
 // Runs a resource callback in the worker; false if the worker is gone.
 bool call_callback(Worker* w, abi::CallbackKind kind, std::uint64_t fn, ErlNifEnv* env,

@@ -48,6 +48,7 @@ bool reserve(ThreadRole& r, std::size_t n) {
     r.heap_ok = false;  // the VM lends no heap to this call: forward
     return false;
   }
+  r.proc = rq.msg().slot[1];
   return n <= (r.hp_end - r.hp) / sizeof(Term);
 }
 
@@ -179,8 +180,8 @@ void direct_init() {
     // direct_mismatch): the probe's small integer comes back as another.
     if (const char* m = std::getenv("NIFSHIM_TEST_LAYOUT_MISMATCH"); m && std::strcmp(m, "1") == 0)
       t[abi::probe::kMinus5] = T::make_small(-6);
-    for (Term x : t)
-      if (!T::is_immed(x) && !in_window(T::ptr(x))) {
+    for (int i = 0; i < abi::probe::kEnvProc; ++i)
+      if (Term x = t[i]; !T::is_immed(x) && !in_window(T::ptr(x))) {
         log_error("%s: the VM's terms are not in the window: every term function is forwarded",
                   g_worker.lib_name);
         g_state.store(-1);
@@ -195,10 +196,13 @@ void direct_init() {
     }
     g_empty_tuple = t[abi::probe::kEmptyTuple];
     g_state.store(1);
+    direct_offheap_probe(t[abi::probe::kRefcBin], t[abi::probe::kEnvProc]);
   });
 }
 
 bool direct_enabled() { return reads(); }
+
+ERL_NIF_TERM* direct_heap(ErlNifEnv* env, std::size_t n) { return reads() ? heap(env, n) : nullptr; }
 
 namespace {
 
@@ -543,16 +547,6 @@ extern "C" NIFSHIM_EXPORT int enif_inspect_binary(ErlNifEnv* env, ERL_NIF_TERM t
   const int r = reads() ? binary_bytes(t, &data, &size) : -1;
   if (r < 0) return fwd::enif_inspect_binary(env, t, bin);
   return r == 0 ? 0 : set_binary(bin, data, size);
-}
-
-// erl_nif.c: "no-op on dirty scheduler" (it answers 0 there); elsewhere the
-// VM lowers the process's reductions.
-extern "C" NIFSHIM_EXPORT int enif_consume_timeslice(ErlNifEnv* env, int percent) {
-  const ThreadRole& r = thread_role();
-  if (reads() && env != nullptr && env == r.env &&
-      (r.thread_type == ERL_NIF_THR_DIRTY_CPU_SCHEDULER || r.thread_type == ERL_NIF_THR_DIRTY_IO_SCHEDULER))
-    return 0;
-  return fwd::enif_consume_timeslice(env, percent);
 }
 
 // A binary is inspected as enif_inspect_binary does (erl_nif.c); an iolist

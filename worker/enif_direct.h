@@ -27,6 +27,10 @@ bool direct_probed();
 // The layout was verified and the direct path is on.
 bool direct_enabled();
 
+// n words on the heap of the NIF call being run, for that call's env (asks
+// the VM for room when it has none); nullptr: the term must be forwarded.
+ERL_NIF_TERM* direct_heap(ErlNifEnv* env, std::size_t n);
+
 // enif_make_tuple / enif_make_list (varargs): the terms are written straight
 // to the call's heap, as erl_nif.c does; false (nothing consumed from `ap`)
 // when the direct path cannot build them.
@@ -40,6 +44,14 @@ int direct_get_resource(ERL_NIF_TERM t, ErlNifResourceType* type, void** objp);
 void direct_resource_learn(ERL_NIF_TERM t, ErlNifResourceType* type, int vm_ok, void* vm_obj);
 // After enif_alloc_resource: its header names this worker's library and generation.
 void direct_resource_owner(void* obj);
+// The magic binary that holds this worker's resource object `obj`, once the
+// layout was learned; nullptr: ask the VM.
+unsigned char* direct_resource_binary(void* obj);
+
+// Off-heap terms in place (enif_direct_offheap.cc): where the process's
+// off-heap list lies, from the probe env's process, which holds the probe's
+// refc binary alone.
+void direct_offheap_probe(ERL_NIF_TERM refc_bin, ERL_NIF_TERM env_proc);
 
 // The forwarding half of each ENIF_FWD_DIRECT function (enif_forward.cc).
 namespace fwd {

@@ -120,6 +120,12 @@ std::atomic<std::int64_t>* refc_of(void* obj) {
 
 }  // namespace
 
+unsigned char* direct_resource_binary(void* obj) {
+  if (!direct()) return nullptr;
+  auto* rc = reinterpret_cast<unsigned char*>(refc_of(obj));
+  return rc ? rc - T::kBinRefcAt : nullptr;
+}
+
 int direct_get_resource(ERL_NIF_TERM t, ErlNifResourceType* type, void** objp) {
   if (!direct()) return -1;
   void* obj = nullptr;

@@ -58,6 +58,13 @@ void run_call(abi::Channel* c, std::uint64_t* out) {
   // term needs it), on normal schedulers with the direct path (enif_direct.h).
   r.hp = r.hp_end = 0;
   r.heap_ok = direct_enabled() && m.thread_type == ERL_NIF_THR_NORMAL_SCHEDULER;
+  // Lent with the call (a function that built on its heap before): no
+  // priv_heap_reserve round trip (abi/channel_abi.h).
+  if (r.heap_ok && m.api == 1 && m.hp != 0 && m.hp <= m.hp_end) {
+    r.hp = m.hp;
+    r.hp_end = m.hp_end;
+    r.proc = m.proc;
+  }
   // argv lies in the channel's data area below m.top (nested frames go
   // above), or in the message's slots, which the NIF's first enif request
   // reuses: those are copied to this thread's stack (in the window) first.
@@ -158,7 +165,7 @@ void serve_vm_message(abi::Channel* c) {
   r.active = c;
   r.top = m.top;
   std::uint64_t out[3] = {0, 0, 0};
-  r.hp = r.hp_end = 0;
+  r.hp = r.hp_end = r.proc = 0;
   r.heap_ok = false;
   if (!direct_probed()) {  // the probe is a request: it reuses the message
     const abi::Message saved = m;

@@ -20,6 +20,7 @@ struct ThreadRole {
   // The direct heap of the NIF call being run (enif_direct.h): terms for env
   // are built at hp while hp < hp_end. 0: none (forward instead).
   std::uint64_t hp = 0, hp_end = 0;
+  std::uint64_t proc = 0;  // the call env's process, with the heap (its off-heap list)
   bool heap_ok = false;  // the call's heap may be asked for (normal scheduler, direct path on)
 };
 

@@ -215,6 +215,19 @@ binmap_cases() ->
         {Made, New, Sub, Info} = api_binmap:bins(100000),
         {byte_size(Made), erlang:phash2(Made), binary:part(Made, 99990, 20), New, Sub, Info}
      end},
+     %% Encoder-like chunks: alloc, shrink, make (worker/enif_direct_offheap.cc
+     %% builds the ProcBins in place once three of the VM's agreed, and
+     %% shrinks by up to 4 KB in place); up to 64 bytes they are heap binaries.
+     %% A GC walks the off-heap list they were linked into.
+     {binmap_chunks, fun() ->
+        [begin
+             L = api_binmap:chunks(N, Size, Shrink),
+             erlang:garbage_collect(),
+             {length(L), [byte_size(B) || B <- lists:sublist(L, 3)], erlang:phash2(L),
+              lists:usort([binary:referenced_byte_size(B) || B <- L])}
+         end || {N, Size, Shrink} <- [{5, 2048, 8}, {200, 2048, 100}, {50, 70, 10}, {50, 64, 0},
+                                      {10, 65, 0}, {3, 100000, 60000}, {20, 10, 10}, {30, 9000, 4096}]]
+     end},
      {binmap_bins_bad, fun() ->
         [t(fun() -> api_binmap:bins(X) end) || X <- [2, -1, foo]]
      end},
@@ -551,7 +564,12 @@ misc_cases() ->
      {misc_timeslice, fun() ->
         erlang:yield(),
         C = api_misc:consume_count(),
-        {api_misc:consume(100), api_misc:consume(101), C >= 50 andalso C =< 101,
+        Built = [begin
+                     erlang:yield(),
+                     {T, C2} = api_misc:consume_built(),
+                     {T, C2 >= 50 andalso C2 =< 101}
+                 end || _ <- [1, 2, 3]],
+        {api_misc:consume(100), api_misc:consume(101), C >= 50 andalso C =< 101, Built,
          api_misc:work(3000000, 0), api_misc:work(0, 5), t(fun() -> api_misc:consume(x) end)}
      end},
      {misc_dirty, fun() ->

@@ -187,6 +187,42 @@ case "$case_name" in
       -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/mis.bin\")." || fail "results differ (mismatch)"
     pass "direct: $(tail -n 1 "$tmp/cmp.out"); simulated other layout: logged, forwarded, $(tail -n 1 "$tmp/cmp2.out")" ;;
 
+  direct_offheap)
+    # ProcBins and magic references built, and reductions counted, in place
+    # (worker/enif_direct_offheap.cc, enif_direct_reductions.cc): the probe
+    # finds the process's off-heap list, the first forwarded calls agree and
+    # the worker goes direct (the debug log says so); the API corpus
+    # still gives the native results. A runtime that builds them otherwise
+    # (simulated): the first comparison disagrees, a log line, forwarded, the
+    # same results.
+    plain_erl "$tmp/native.out" "$tmp/native.err" -eval "api_cases:run(\"$tmp/native.bin\")." \
+      || fail "native run exited $?"
+    NIFSHIM_DEBUG=1 shim_erl "$tmp/iso.out" "$tmp/iso.err" -eval "api_cases:run(\"$tmp/iso.bin\")." \
+      || fail "isolated run exited $?"
+    grep -q 'api_binmap.*: the process.s off-heap list lies at offset' "$tmp/iso.err" \
+      || fail "the probe did not find the off-heap list"
+    grep -q 'api_binmap.*: enif_make_binary builds in place' "$tmp/iso.err" \
+      || fail "enif_make_binary never went direct"
+    grep -q 'api_resources.*: enif_make_resource builds in place' "$tmp/iso.err" \
+      || fail "enif_make_resource never went direct"
+    grep -q 'api_misc.*: enif_consume_timeslice counts in place' "$tmp/iso.err" \
+      || fail "enif_consume_timeslice never went direct"
+    ! grep -q 'builds its term other than expected' "$tmp/iso.err" || fail "unexpected disagreement"
+    plain_erl "$tmp/cmp.out" "$tmp/cmp.err" \
+      -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." || fail "results differ (direct)"
+    NIFSHIM_DEBUG=1 NIFSHIM_TEST_LAYOUT_MISMATCH=offheap shim_erl "$tmp/mis.out" "$tmp/mis.err" \
+      -eval "api_cases:run(\"$tmp/mis.bin\")." || fail "mismatch run exited $?"
+    grep -q 'api_binmap.*: enif_make_binary builds its term other than expected' "$tmp/mis.err" \
+      || fail "no log line for the simulated ProcBin"
+    grep -q 'api_resources.*: enif_make_resource builds its term other than expected' "$tmp/mis.err" \
+      || fail "no log line for the simulated magic reference"
+    grep -q 'api_misc.*: no word of the process counts reductions as expected' "$tmp/mis.err" \
+      || fail "no log line for the simulated reduction count"
+    grep -qE 'builds in place|counts in place' "$tmp/mis.err" && fail "went direct despite the disagreement"
+    plain_erl "$tmp/cmp2.out" "$tmp/cmp2.err" \
+      -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/mis.bin\")." || fail "results differ (mismatch)"
+    pass "direct: $(tail -n 1 "$tmp/cmp.out"); simulated other layout: logged, forwarded, $(tail -n 1 "$tmp/cmp2.out")" ;;
+
   direct_property)
     # Random terms of every type copied through enif_get_*/enif_make_*
     # (tests/erlang/term_prop.erl) equal their originals in all three modes.

@@ -68,6 +68,30 @@ static ERL_NIF_TERM release_loop(ErlNifEnv* env, int argc, const ERL_NIF_TERM ar
     return enif_make_ulong(env, acc);
 }
 
+/* chunks(N, Size, Shrink) -> [binary()]: N binaries as an encoder makes them
+ * (jiffy): alloc Size bytes, fill, shrink by Shrink, make; each term built
+ * after the last, in reverse order. Chunk i holds bytes (i + j) & 255. */
+static ERL_NIF_TERM chunks(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+    unsigned n, size, shrink, i, j;
+    ErlNifBinary b;
+    ERL_NIF_TERM list = enif_make_list(env, 0);
+    (void)argc;
+    if (!enif_get_uint(env, argv[0], &n) || !enif_get_uint(env, argv[1], &size) ||
+        !enif_get_uint(env, argv[2], &shrink) || shrink > size || size > (1u << 24))
+        return enif_make_badarg(env);
+    for (i = 0; i < n; i++) {
+        if (!enif_alloc_binary(size, &b)) return enif_make_badarg(env);
+        for (j = 0; j < size; j++) b.data[j] = (unsigned char)((i + j) & 255);
+        if (!enif_realloc_binary(&b, size - shrink)) {
+            enif_release_binary(&b);
+            return enif_make_badarg(env);
+        }
+        if (b.size != size - shrink) return enif_make_badarg(env);
+        list = enif_make_list_cell(env, enif_make_binary(env, &b), list);
+    }
+    return list;
+}
+
 /* inspect(T) -> {IsBinary, {Size, Hash} | error} */
 static ERL_NIF_TERM inspect(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     ErlNifBinary b;
@@ -257,6 +281,7 @@ fail:
 static ErlNifFunc funcs[] = {
     {"bins", 1, bins, 0},
     {"release_loop", 2, release_loop, 0},
+    {"chunks", 3, chunks, 0},
     {"inspect", 1, inspect, 0},
     {"iolist", 1, iolist, 0},
     {"t2b", 1, t2b, 0},

@@ -287,6 +287,20 @@ static ERL_NIF_TERM consume_count(ErlNifEnv* env, int argc, const ERL_NIF_TERM a
     return enif_make_int(env, n);
 }
 
+/* consume_built() -> {{built, first}, N}: consume_count after a term built on
+ * the call's heap (the worker then knows the calling process and counts the
+ * reductions in place, worker/enif_direct_reductions.cc). */
+static ERL_NIF_TERM consume_built(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+    ERL_NIF_TERM t = enif_make_tuple2(env, enif_make_atom(env, "built"), enif_make_atom(env, "first"));
+    int n = 0;
+    (void)argc; (void)argv;
+    while (n < 1000) {
+        n++;
+        if (enif_consume_timeslice(env, 1)) break;
+    }
+    return enif_make_tuple2(env, t, enif_make_int(env, n));
+}
+
 /* work(N, Acc): sum of i*i for i < N, yielding whenever the time slice is used. */
 static ERL_NIF_TERM work(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     long n, acc, i = 0;
@@ -423,6 +437,7 @@ static ErlNifFunc funcs[] = {
     {"chain", 1, chain, 0},
     {"consume", 1, consume, 0},
     {"consume_count", 0, consume_count, 0},
+    {"consume_built", 0, consume_built, 0},
     {"work", 2, work, 0},
     {"dirty_cpu", 1, dirty, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"dirty_io", 1, dirty, ERL_NIF_DIRTY_JOB_IO_BOUND},
