@@ -153,6 +153,7 @@ std::uint64_t select(Worker* w, abi::ApiId id, const std::uint64_t* s) {
   else
     r = real_fn<decltype(&enif_select_x)>(id)(env, vfd, mode, obj, pid, term,
                                                decode<ErlNifEnv*>(s[abi::sel::kMsgEnv]));
+  if (r >= 0 && vfd >= 0 && (mode & ERL_NIF_SELECT_STOP) == 0) w->note_selected(vfd, obj);
   return static_cast<std::uint64_t>(static_cast<std::int64_t>(r));
 }
 

@@ -133,9 +133,12 @@ void on_callback(ffi_cif*, void*, void** args, void* user) {
   auto* b = static_cast<Binding*>(user);
   auto* env = *static_cast<ErlNifEnv**>(args[0]);
   void* raw = *static_cast<void**>(args[1]);
-  // A dead worker's object never reaches the new worker's code.
+  // A dead worker's object never reaches the new worker's code; the VM's
+  // copy of a descriptor it selected is closed (Worker::stop_selected).
   if (resource_owner_if_current(raw) == nullptr) {
     log_debug("%s: callback for a resource of a dead worker skipped", b->lib->name);
+    if (static_cast<abi::CallbackKind>(b->kind) == abi::CallbackKind::kStop)
+      Worker::forget_vm_fd_of_any(*static_cast<int*>(args[2]));
     return;
   }
   void* obj = abi::worker_object(raw, copy_mode());

@@ -341,6 +341,13 @@ void Worker::set_inflight(const char* fname) {
     inflight_[t_last->slot].store(fname, std::memory_order_relaxed);
 }
 
+namespace {
+// Which worker each VM copy of a descriptor belongs to (dead workers' records
+// stay allocated), for the stop callbacks that come after a restart.
+std::mutex g_fd_owner_mu;
+std::map<int, Worker*> g_fd_owner;
+}  // namespace
+
 int Worker::vm_fd_for(int worker_fd, bool sent) {
   std::lock_guard<std::mutex> g(mu_);
   if (!sent) {
@@ -353,6 +360,10 @@ int Worker::vm_fd_for(int worker_fd, bool sent) {
     if (!fd_receive(fdpass_fd_, &vm_fd, &payload)) return -1;
     vm_fd_of_[payload] = vm_fd;
     worker_fd_of_[vm_fd] = payload;
+    {
+      std::lock_guard<std::mutex> o(g_fd_owner_mu);
+      g_fd_owner[vm_fd] = this;
+    }
     if (payload == worker_fd) return vm_fd;
   }
 }
@@ -369,7 +380,49 @@ void Worker::forget_vm_fd(int vm_fd) {
   if (it == worker_fd_of_.end()) return;
   vm_fd_of_.erase(it->second);
   worker_fd_of_.erase(it);
+  selected_.erase(vm_fd);
+  {
+    std::lock_guard<std::mutex> o(g_fd_owner_mu);
+    g_fd_owner.erase(vm_fd);
+  }
   ::close(vm_fd);
+}
+
+void Worker::forget_vm_fd_of_any(int vm_fd) {
+  Worker* w;
+  {
+    std::lock_guard<std::mutex> o(g_fd_owner_mu);
+    auto it = g_fd_owner.find(vm_fd);
+    if (it == g_fd_owner.end()) return;
+    w = it->second;
+  }
+  w->forget_vm_fd(vm_fd);
+}
+
+void Worker::note_selected(int vm_fd, void* vm_obj) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (worker_fd_of_.count(vm_fd) != 0) selected_[vm_fd] = vm_obj;
+}
+
+// ERTS keeps a selected descriptor in its poll set, and a reference to the
+// resource, until the NIF stops it, which a dead worker's NIF never will:
+// each is stopped now. ERTS runs the stop callback (here or later on a
+// scheduler), which closes the VM's copy (nif_library.cc on_callback).
+void Worker::stop_selected() {
+  std::vector<std::pair<int, void*>> sel;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    sel.assign(selected_.begin(), selected_.end());
+  }
+  auto stop = reinterpret_cast<decltype(&enif_select)>(real_enif_fn(abi::ApiId::enif_select));
+  for (auto [fd, obj] : sel) {
+    const int r = stop(nullptr, fd, ERL_NIF_SELECT_STOP, obj, nullptr, 0);
+    if (r < 0) {
+      log_error("worker for %s: ERTS refused to stop the dead worker's fd %d (%d): closed", name_, fd, r);
+      forget_vm_fd(fd);
+    }
+  }
+  if (!sel.empty()) log_debug("worker for %s: %zu selected fds of the dead worker stopped", name_, sel.size());
 }
 
 void* Worker::monitor_main(void* self) {
@@ -441,6 +494,7 @@ void Worker::on_death(int code, int status) {
       for (std::uint32_t i = 0; i < last_crash_.nframes && i < abi::kCrashFrames; ++i)
         log_error("  #%u %s", i, last_crash_.text[i]);
   }
+  stop_selected();
 }
 
 // One logger report per death, from this (ERTS) thread: the same fields as

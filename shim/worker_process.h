@@ -80,7 +80,13 @@ class Worker {
   // fd socket if `sent`), and the way back for the stop callback.
   int vm_fd_for(int worker_fd, bool sent);
   int worker_fd_for(int vm_fd);
+  // The stop callback ran: the VM's copy is closed.
   void forget_vm_fd(int vm_fd);
+  // ERTS selects the VM's copy for resource `vm_obj` (what enif_select got).
+  void note_selected(int vm_fd, void* vm_obj);
+  // The stop callback of a dead worker's object (skipped: its NIF is gone):
+  // whichever worker's copy vm_fd is gets closed.
+  static void forget_vm_fd_of_any(int vm_fd);
 
  private:
   Worker() = default;
@@ -93,6 +99,7 @@ class Worker {
   static void* monitor_main(void* self);
   static void* service_main(void* self);
   void on_death(int code, int status);
+  void stop_selected();
 
   char name_[64] = {};
   struct NifLibrary* owner_ = nullptr;
@@ -129,6 +136,7 @@ class Worker {
   std::vector<abi::Channel*> channels_;  // every channel, for wake-ups on death
   std::map<int, int> vm_fd_of_;          // worker fd -> VM fd
   std::map<int, int> worker_fd_of_;      // VM fd -> worker fd
+  std::map<int, void*> selected_;        // VM fd -> the resource ERTS selects it for
 };
 
 }  // namespace nifshim

@@ -5,7 +5,7 @@
 -export([nifshim_module/0, nifshim_without_shim/0, dead_upgrade/0, cpu_limit/0, worker_pid/1,
          global_scope/0, idle_workers/0, affinity_kept/0]).
 -export([crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/2]).
--export([restart_resources/0, restart_limit/0, follows_cwd/0, only_in_worker/0, rebuilt_only_in_worker/0, rebuilt_with_preload/0, worker_cannot_start/0, killed_worker/0, compare/2, compare/3, crash/1]).
+-export([restart_resources/0, restart_select/0, restart_limit/0, follows_cwd/0, only_in_worker/0, rebuilt_only_in_worker/0, rebuilt_with_preload/0, worker_cannot_start/0, killed_worker/0, compare/2, compare/3, crash/1]).
 
 %% file:set_cwd/1 in the VM moves the worker too: relative paths resolve alike.
 follows_cwd() ->
@@ -138,6 +138,33 @@ restart_resources() ->
         1 = api_resources:dtors(3),
         22 = api_resources:value(New),
         io:format("restart_resources: old object refused, its dtor skipped; new objects work~n")
+    end).
+
+%% A worker killed while ERTS selects descriptors for its NIF: the VM's
+%% copies are stopped and closed (ERTS would otherwise poll them, and keep
+%% their resources, for good); the next worker selects afresh.
+restart_select() ->
+    run(fun() ->
+        Fds = fun() -> {ok, L} = file:list_dir("/proc/self/fd"), length(L) end,
+        R0 = api_select:open(pipe),  % the worker runs
+        Before = Fds(),
+        Rs = [begin
+                  R = api_select:open(pipe),
+                  {ok, _} = api_select:select(R, read, read, make_ref(), self),
+                  R
+              end || _ <- lists:seq(1, 5)],
+        During = Fds(),
+        During >= Before + 5 orelse fail("the VM holds ~p fds while 5 are selected, ~p before", [During, Before]),
+        os:cmd("kill -9 " ++ worker_pid("nif:api_select")),
+        ok = wait_until(fun() -> Fds() =< Before end),
+        R = api_select:open(pipe),
+        Ref = make_ref(),
+        {ok, _} = api_select:select(R, read, read, Ref, self),
+        _ = api_select:write(R, <<"after">>),
+        receive {select, _, Ref, ready_input} -> ok after 5000 -> fail("no ready_input from the new worker", []) end,
+        put(rs, {R0, Rs}),
+        io:format("restart_select: ~p fds with 5 selected, back to ~p after the kill; the new worker selects~n",
+                  [During, Fds()])
     end).
 
 %% The restart policy: NIFSHIM_RESTARTS=2/60 (set by the test driver) allows

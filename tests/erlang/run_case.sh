@@ -337,6 +337,10 @@ case "$case_name" in
     isolation_case restart_resources
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  restart_select)
+    isolation_case restart_select
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
   restart_limit)
     isolation_case restart_limit NIFSHIM_RESTARTS=2/60
     grep -q 'crash_nif.so: 2 restarts within 60 s: giving up' "$tmp/err" || fail "no log line"
