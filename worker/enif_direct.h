@@ -15,7 +15,11 @@
 
 #include <erl_nif.h>
 
+#include <atomic>
 #include <cstdarg>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
 
 namespace nifshim::worker {
 
@@ -36,6 +40,24 @@ ERL_NIF_TERM* direct_heap(ErlNifEnv* env, std::size_t n);
 // when the direct path cannot build them.
 bool direct_make_tuple_va(ErlNifEnv* env, unsigned cnt, va_list ap, ERL_NIF_TERM* out);
 bool direct_make_list_va(ErlNifEnv* env, unsigned cnt, va_list ap, ERL_NIF_TERM* out);
+
+// The learned direct paths (resources, off-heap terms, reductions): the
+// worker compares what the VM did in forwarded calls with what it would have
+// done, and does it itself once kLearnAgree agreed; one disagreement keeps
+// the path forwarded for good, with a log line.
+inline constexpr int kLearnAgree = 3;
+struct Learning {
+  std::atomic<int> state{0};  // 0: learning, 1: direct, -1: forwarded for good
+  std::mutex mu;              // one comparison at a time
+  int agreed = 0;
+  bool direct() const { return state.load(std::memory_order_acquire) > 0; }
+  bool learning() const { return state.load(std::memory_order_acquire) == 0; }
+};
+
+// The word at byte offset `at` of VM memory in the window.
+inline std::uint64_t word_at(const unsigned char* p, std::size_t at) {
+  return *reinterpret_cast<const std::uint64_t*>(p + at);
+}
 
 // Resource objects in place (enif_direct_resource.cc). enif_get_resource's
 // answer, 1 or 0, without a round trip, or -1: ask the VM.

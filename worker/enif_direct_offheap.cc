@@ -11,7 +11,7 @@
 // Process is not taken on trust: the probe env's process (the phony process
 // of enif_alloc_env) holds the probe's refc binary alone, so its list is the
 // one word that points at that ProcBin followed by 100 / 8. Then the first
-// kAgree forwarded calls of each function are compared, word by word, with
+// kLearnAgree forwarded calls of each function are compared, word by word, with
 // what the worker would have written; after that it writes them itself. One
 // disagreement keeps that function forwarded for good, with a log line.
 // Only for the call's own env on a normal scheduler (the direct heap).
@@ -34,7 +34,6 @@ namespace {
 namespace T = abi::term;
 using T::Term;
 
-constexpr int kAgree = 3;
 
 // ErlOffHeap (erl_message.h).
 struct OffHeap {
@@ -58,19 +57,12 @@ bool simulated_mismatch() {
 }
 
 // One function's way from forwarded to direct.
-struct Learner {
+struct Learner : Learning {
   explicit Learner(const char* n) : name(n) {}
   const char* name;
-  std::atomic<int> state{0};  // 0: learning, 1: direct, -1: forwarded for good
-  std::mutex mu;
-  int agreed = 0;
 };
 Learner g_make_binary{"enif_make_binary"};
 Learner g_make_resource{"enif_make_resource"};
-
-inline std::uint64_t word_at(const unsigned char* p, std::size_t at) {
-  return *reinterpret_cast<const std::uint64_t*>(p + at);
-}
 
 // The call env's off-heap list, when this thread builds on its heap.
 OffHeap* off_heap_of(ErlNifEnv* env) {
@@ -117,14 +109,12 @@ void judge(Learner& l, bool same, const char* what) {
   std::lock_guard<std::mutex> g(l.mu);
   if (l.state.load(std::memory_order_relaxed) != 0) return;
   if (!same) return give_up(l, what);
-  if (++l.agreed >= kAgree) {
+  if (++l.agreed >= kLearnAgree) {
     l.state.store(1, std::memory_order_release);
     log_debug("%s: %s builds in place (%d of the VM's terms agreed)", g_worker.lib_name, l.name, l.agreed);
   }
 }
 
-inline bool direct(const Learner& l) { return l.state.load(std::memory_order_acquire) > 0; }
-inline bool learning(const Learner& l) { return l.state.load(std::memory_order_acquire) == 0; }
 
 // A binary the NIF allocated (enif_alloc_binary), as erl_nif.c hands it out.
 const unsigned char* nif_binary(const ErlNifBinary* bin) {
@@ -220,8 +210,8 @@ using namespace nifshim::worker;
 
 extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_binary(ErlNifEnv* env, ErlNifBinary* bin) {
   Term t;
-  if (direct(g_make_binary) && make_binary_here(env, bin, &t)) return t;
-  if (learning(g_make_binary)) return make_binary_learning(env, bin);
+  if (g_make_binary.direct() && make_binary_here(env, bin, &t)) return t;
+  if (g_make_binary.learning()) return make_binary_learning(env, bin);
   return fwd::enif_make_binary(env, bin);
 }
 
@@ -232,7 +222,7 @@ constexpr std::size_t kShrinkSlack = 4096;
 
 extern "C" NIFSHIM_EXPORT int enif_realloc_binary(ErlNifBinary* bin, size_t size) {
   // The Binary's layout (orig_size, bytes) is what make_binary learned.
-  const unsigned char* b = direct(g_make_binary) ? nif_binary(bin) : nullptr;
+  const unsigned char* b = g_make_binary.direct() ? nif_binary(bin) : nullptr;
   if (b != nullptr) {
     const std::uint64_t orig_size = word_at(b, T::kBinOrigSizeAt);
     if (size <= orig_size && orig_size - size <= kShrinkSlack) {
@@ -248,7 +238,7 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_resource(ErlNifEnv* env, void* 
   unsigned char* mb = direct_resource_binary(obj);
   if (mb == nullptr || g_make_resource.state.load(std::memory_order_acquire) < 0)
     return fwd::enif_make_resource(env, obj);
-  if (direct(g_make_resource)) {
+  if (g_make_resource.direct()) {
     OffHeap* oh = off_heap_with_heap(env);
     Term* p = oh ? direct_heap(env, T::kMagicRefWords) : nullptr;
     if (p == nullptr) return fwd::enif_make_resource(env, obj);

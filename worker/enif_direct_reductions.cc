@@ -10,7 +10,7 @@
 // worker looks for the words of the Process that moved exactly as BUMP_REDS
 // would have moved them (and matched the VM's answer), keeps the offsets
 // that did so every time, and goes direct when one offset is left after
-// kAgree calls. None left: forwarded for good, with a log line. With
+// kLearnAgree calls. None left: forwarded for good, with a log line. With
 // save_calls the counter runs below 0; a counter not above 0 is forwarded.
 #include <atomic>
 #include <cstdint>
@@ -27,7 +27,6 @@
 namespace nifshim::worker {
 namespace {
 
-constexpr int kAgree = 3;
 constexpr int kGiveUpAfter = 64;  // calls that could not tell two or more words apart
 constexpr std::int64_t kContextReds = 4000;  // erl_vm.h CONTEXT_REDS
 constexpr std::size_t kScanWords = 256;      // the first 2 KB of the Process
@@ -44,10 +43,7 @@ std::int64_t reds_for(int percent) {
   return per * percent;
 }
 
-struct Learned {
-  std::atomic<int> state{0};  // 0: learning, 1: direct, -1: forwarded for good
-  std::mutex mu;
-  int agreed = 0;
+struct Learned : Learning {
   bool candidate[kScanWords] = {};  // offsets (in words) that moved as expected every time
   std::size_t at = 0;               // fcalls, once learned (bytes)
 };
@@ -87,7 +83,7 @@ int learn(ErlNifEnv* env, int percent, const std::int64_t* proc) {
               g_worker.lib_name, left);
     return vm;
   }
-  if (l.agreed >= kAgree && left == 1) {
+  if (l.agreed >= kLearnAgree && left == 1) {
     l.at = last * sizeof(std::int64_t);
     l.state.store(1, std::memory_order_release);
     log_debug("%s: enif_consume_timeslice counts in place (%d of the VM's answers agreed)", g_worker.lib_name,

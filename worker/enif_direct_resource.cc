@@ -12,7 +12,7 @@
 // the destructor's address are not taken on trust: the worker learns them
 // from the VM's own answers to forwarded enif_get_resource calls, compares
 // every answer it sees (yes and no) with what it would have said, and goes
-// direct after kAgree answers agreed. One disagreement keeps these three
+// direct after kLearnAgree answers agreed. One disagreement keeps these three
 // forwarded for good, with a log line. Only with the direct term path on
 // (term layout verified; never in copy mode).
 #include <atomic>
@@ -34,12 +34,7 @@ namespace {
 namespace T = abi::term;
 using T::Term;
 
-constexpr int kAgree = 3;
-
-struct Learned {
-  std::atomic<int> state{0};  // 0: learning, 1: direct, -1: forwarded for good
-  std::mutex mu;
-  int agreed = 0;
+struct Learned : Learning {
   std::uintptr_t distance = 0;  // the VM's object (our ResourceHeader) minus its magic binary
   std::uint64_t dtor = 0;       // a resource binary's destructor
 };
@@ -49,10 +44,6 @@ Learned g_learned;
 // the header of the first object the VM allocated for it.
 std::atomic<std::uint64_t> g_owner_library{0};
 std::atomic<std::uint32_t> g_owner_generation{0};
-
-inline std::uint64_t word_at(const unsigned char* p, std::size_t at) {
-  return *reinterpret_cast<const std::uint64_t*>(p + at);
-}
 
 // Where ErtsResource's type word lies before the object; one word off in a
 // runtime laid out otherwise, as a test simulates it (run_case.sh
@@ -162,7 +153,7 @@ void direct_resource_learn(ERL_NIF_TERM t, ErlNifResourceType* type, int vm_ok, 
   if (r != (vm_ok ? 1 : 0) || (vm_ok && obj != vm_obj))
     return give_up(vm_ok ? "the worker would have refused a resource the VM found"
                          : "the worker would have found a resource the VM refused");
-  if (vm_ok && ++l.agreed >= kAgree) {
+  if (vm_ok && ++l.agreed >= kLearnAgree) {
     l.state.store(1, std::memory_order_release);
     log_debug("%s: resource objects read in place (%d answers of the VM agreed)", g_worker.lib_name, l.agreed);
   }

@@ -67,6 +67,23 @@ compare_modes() { local mod=$1 m; shift
   echo "$(tail -n 1 "$tmp/native.out"); native vs $*: $(tail -n 1 "$tmp/cmp.out")"
 }
 
+# corpus_direct_and_mismatch KIND: the API corpus natively, isolated with the
+# debug log ($tmp/iso.err), and isolated in a runtime laid out otherwise
+# (NIFSHIM_TEST_LAYOUT_MISMATCH=KIND, simulated; $tmp/mis.err): both give the
+# native results ($tmp/cmp.out, $tmp/cmp2.out). The caller reads the logs.
+corpus_direct_and_mismatch() { local kind=$1
+  plain_erl "$tmp/native.out" "$tmp/native.err" -eval "api_cases:run(\"$tmp/native.bin\")." \
+    || fail "native run exited $?"
+  NIFSHIM_DEBUG=1 shim_erl "$tmp/iso.out" "$tmp/iso.err" -eval "api_cases:run(\"$tmp/iso.bin\")." \
+    || fail "isolated run exited $?"
+  plain_erl "$tmp/cmp.out" "$tmp/cmp.err" \
+    -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." || fail "results differ (direct)"
+  NIFSHIM_DEBUG=1 NIFSHIM_TEST_LAYOUT_MISMATCH=$kind shim_erl "$tmp/mis.out" "$tmp/mis.err" \
+    -eval "api_cases:run(\"$tmp/mis.bin\")." || fail "mismatch run exited $?"
+  plain_erl "$tmp/cmp2.out" "$tmp/cmp2.err" \
+    -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/mis.bin\")." || fail "results differ (mismatch)"
+}
+
 # isolation_tests:FUN() in a VM with the shim; optional VAR=VALUE first.
 isolation_case() { local fun=$1; shift
   ( [ $# -eq 0 ] || export "$@"; shim_erl "$tmp/out" "$tmp/err" -eval "isolation_tests:$fun()." ) \
@@ -169,22 +186,13 @@ case "$case_name" in
     # debug log says so); the API corpus still gives the native results. A
     # runtime whose resource layout differs (simulated): the first answer
     # disagrees, a log line, forwarded, the same results.
-    plain_erl "$tmp/native.out" "$tmp/native.err" -eval "api_cases:run(\"$tmp/native.bin\")." \
-      || fail "native run exited $?"
-    NIFSHIM_DEBUG=1 shim_erl "$tmp/iso.out" "$tmp/iso.err" -eval "api_cases:run(\"$tmp/iso.bin\")." \
-      || fail "isolated run exited $?"
+    corpus_direct_and_mismatch resource
     grep -q 'api_resources.*: resource objects read in place' "$tmp/iso.err" \
       || fail "the resource library's worker never went direct"
     ! grep -q 'laid out other than expected' "$tmp/iso.err" || fail "unexpected disagreement"
-    plain_erl "$tmp/cmp.out" "$tmp/cmp.err" \
-      -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." || fail "results differ (direct)"
-    NIFSHIM_TEST_LAYOUT_MISMATCH=resource shim_erl "$tmp/mis.out" "$tmp/mis.err" \
-      -eval "api_cases:run(\"$tmp/mis.bin\")." || fail "mismatch run exited $?"
     grep -q 'api_resources.*: resource objects are laid out other than expected' "$tmp/mis.err" \
       || fail "no log line for the simulated layout"
     grep -q 'read in place' "$tmp/mis.err" && fail "went direct despite the disagreement"
-    plain_erl "$tmp/cmp2.out" "$tmp/cmp2.err" \
-      -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/mis.bin\")." || fail "results differ (mismatch)"
     pass "direct: $(tail -n 1 "$tmp/cmp.out"); simulated other layout: logged, forwarded, $(tail -n 1 "$tmp/cmp2.out")" ;;
 
   direct_offheap)
@@ -195,10 +203,7 @@ case "$case_name" in
     # still gives the native results. A runtime that builds them otherwise
     # (simulated): the first comparison disagrees, a log line, forwarded, the
     # same results.
-    plain_erl "$tmp/native.out" "$tmp/native.err" -eval "api_cases:run(\"$tmp/native.bin\")." \
-      || fail "native run exited $?"
-    NIFSHIM_DEBUG=1 shim_erl "$tmp/iso.out" "$tmp/iso.err" -eval "api_cases:run(\"$tmp/iso.bin\")." \
-      || fail "isolated run exited $?"
+    corpus_direct_and_mismatch offheap
     grep -q 'api_binmap.*: the process.s off-heap list lies at offset' "$tmp/iso.err" \
       || fail "the probe did not find the off-heap list"
     grep -q 'api_binmap.*: enif_make_binary builds in place' "$tmp/iso.err" \
@@ -208,10 +213,6 @@ case "$case_name" in
     grep -q 'api_misc.*: enif_consume_timeslice counts in place' "$tmp/iso.err" \
       || fail "enif_consume_timeslice never went direct"
     ! grep -q 'builds its term other than expected' "$tmp/iso.err" || fail "unexpected disagreement"
-    plain_erl "$tmp/cmp.out" "$tmp/cmp.err" \
-      -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/iso.bin\")." || fail "results differ (direct)"
-    NIFSHIM_DEBUG=1 NIFSHIM_TEST_LAYOUT_MISMATCH=offheap shim_erl "$tmp/mis.out" "$tmp/mis.err" \
-      -eval "api_cases:run(\"$tmp/mis.bin\")." || fail "mismatch run exited $?"
     grep -q 'api_binmap.*: enif_make_binary builds its term other than expected' "$tmp/mis.err" \
       || fail "no log line for the simulated ProcBin"
     grep -q 'api_resources.*: enif_make_resource builds its term other than expected' "$tmp/mis.err" \
@@ -219,8 +220,6 @@ case "$case_name" in
     grep -q 'api_misc.*: no word of the process counts reductions as expected' "$tmp/mis.err" \
       || fail "no log line for the simulated reduction count"
     grep -qE 'builds in place|counts in place' "$tmp/mis.err" && fail "went direct despite the disagreement"
-    plain_erl "$tmp/cmp2.out" "$tmp/cmp2.err" \
-      -eval "isolation_tests:compare(\"$tmp/native.bin\", \"$tmp/mis.bin\")." || fail "results differ (mismatch)"
     pass "direct: $(tail -n 1 "$tmp/cmp.out"); simulated other layout: logged, forwarded, $(tail -n 1 "$tmp/cmp2.out")" ;;
 
   direct_property)
