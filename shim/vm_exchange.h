@@ -6,9 +6,8 @@
 
 #include <erl_nif.h>
 
-#include <cstdint>
-
 #include <atomic>
+#include <cstdint>
 
 #include "channel_abi.h"
 
