@@ -343,9 +343,12 @@ void Worker::set_inflight(const char* fname) {
 
 namespace {
 // Which worker each VM copy of a descriptor belongs to (dead workers' records
-// stay allocated), for the stop callbacks that come after a restart.
+// stay allocated), for the stop callbacks that come after a restart. Never
+// destroyed, like every global of the shim: exit() runs static destructors
+// while the VM's other threads still call stop callbacks and serve requests
+// (tests/tools/exit_safe.sh).
 std::mutex g_fd_owner_mu;
-std::map<int, Worker*> g_fd_owner;
+std::map<int, Worker*>& g_fd_owner = *new std::map<int, Worker*>;
 }  // namespace
 
 int Worker::vm_fd_for(int worker_fd, bool sent) {
