@@ -19,7 +19,7 @@ enum : int { kEnv, kName, kFlags, kFn, kArgc, kArgv };
 
 // enif_select, enif_select_x
 namespace sel {
-enum : int { kEnv, kWorkerFd, kFdSent, kMode, kObj, kPid, kRefOrMsg, kMsgEnv };
+enum : int { kEnv, kWorkerFd, kFdToken, kMode, kObj, kPid, kRefOrMsg, kMsgEnv };
 }
 
 // enif_system_info: the VM fills buf (si_size bytes asked) and copies the

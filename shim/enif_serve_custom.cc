@@ -137,7 +137,7 @@ std::uint64_t schedule_nif(NifLibrary* lib, const std::uint64_t* s) {
 // The worker's descriptor becomes the VM's copy of it.
 std::uint64_t select(Worker* w, abi::ApiId id, const std::uint64_t* s) {
   int wfd = static_cast<int>(static_cast<std::int64_t>(s[abi::sel::kWorkerFd]));
-  int vfd = wfd < 0 ? wfd : w->vm_fd_for(wfd, s[abi::sel::kFdSent] != 0);
+  int vfd = wfd < 0 ? wfd : w->vm_fd_for(static_cast<std::uint32_t>(s[abi::sel::kFdToken]));
   if (wfd >= 0 && vfd < 0) {
     log_error("worker for %s: enif_select on fd %d, which the VM does not have", w->name(), wfd);
     return static_cast<std::uint64_t>(static_cast<std::int64_t>(ERL_NIF_SELECT_INVALID_EVENT));

@@ -8,7 +8,7 @@ namespace nifshim {
 namespace {
 
 struct FdMessage {
-  int tag;
+  std::uint64_t tag;
   iovec iov{&tag, sizeof tag};
   alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
   msghdr mh{};
@@ -22,7 +22,7 @@ struct FdMessage {
 
 }  // namespace
 
-bool fd_send(int sock, int fd, int tag) {
+bool fd_send(int sock, int fd, std::uint64_t tag) {
   FdMessage m;
   m.tag = tag;
   cmsghdr* cm = CMSG_FIRSTHDR(&m.mh);
@@ -33,11 +33,11 @@ bool fd_send(int sock, int fd, int tag) {
   return sendmsg(sock, &m.mh, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof m.tag);
 }
 
-bool fd_receive(int sock, int* fd, int* tag) {
+bool fd_receive(int sock, int* fd, std::uint64_t* tag) {
   FdMessage m;
-  if (recvmsg(sock, &m.mh, MSG_CMSG_CLOEXEC) != static_cast<ssize_t>(sizeof m.tag)) return false;
+  if (recvmsg(sock, &m.mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != static_cast<ssize_t>(sizeof m.tag)) return false;
   cmsghdr* cm = CMSG_FIRSTHDR(&m.mh);
-  if (cm == nullptr || cm->cmsg_type != SCM_RIGHTS) return false;
+  if (cm == nullptr || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) return false;
   std::memcpy(fd, CMSG_DATA(cm), sizeof *fd);
   *tag = m.tag;
   return true;

@@ -258,9 +258,12 @@ void Worker::reap() {
   // read a zero message and give up. The pages go back to the system.
   for (abi::Channel* c : channels_)
     g_shim.active_mapper()->advise(c, sizeof(abi::Channel), MADV_DONTNEED);
-  for (int* fd : {&ctl_fd_, &fdpass_fd_}) {
-    if (*fd >= 0) ::close(*fd);
-    *fd = -1;
+  if (ctl_fd_ >= 0) ::close(ctl_fd_);
+  ctl_fd_ = -1;
+  {
+    std::lock_guard<std::mutex> f(fd_mu_);
+    if (fdpass_fd_ >= 0) ::close(fdpass_fd_);
+    fdpass_fd_ = -1;
   }
   retired_.store(true, std::memory_order_release);  // the channels may serve later workers
 }
@@ -351,37 +354,36 @@ std::mutex g_fd_owner_mu;
 std::map<int, Worker*>& g_fd_owner = *new std::map<int, Worker*>;
 }  // namespace
 
-int Worker::vm_fd_for(int worker_fd, bool sent) {
-  std::lock_guard<std::mutex> g(mu_);
-  if (!sent) {
-    auto it = vm_fd_of_.find(worker_fd);
-    return it == vm_fd_of_.end() ? -1 : it->second;
-  }
-  // The worker sent it before the request: it is waiting in the socket.
+int Worker::vm_fd_for(std::uint32_t token) {
+  std::lock_guard<std::mutex> g(fd_mu_);
+  if (auto it = vm_fd_of_.find(token); it != vm_fd_of_.end()) return it->second;
+  // The worker sent it before its request, and others' may be before it;
+  // the socket is never waited on (a lost message must not hang a scheduler).
   for (;;) {
-    int payload = -1, vm_fd = -1;
-    if (!fd_receive(fdpass_fd_, &vm_fd, &payload)) return -1;
-    vm_fd_of_[payload] = vm_fd;
-    worker_fd_of_[vm_fd] = payload;
+    int vm_fd = -1;
+    std::uint64_t tag = 0;
+    if (fdpass_fd_ < 0 || !fd_receive(fdpass_fd_, &vm_fd, &tag)) return -1;
+    vm_fd_of_[fd_tag_token(tag)] = vm_fd;
+    worker_fd_of_[vm_fd] = VmFd{fd_tag_token(tag), fd_tag_fd(tag)};
     {
       std::lock_guard<std::mutex> o(g_fd_owner_mu);
       g_fd_owner[vm_fd] = this;
     }
-    if (payload == worker_fd) return vm_fd;
+    if (fd_tag_token(tag) == token) return vm_fd;
   }
 }
 
 int Worker::worker_fd_for(int vm_fd) {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<std::mutex> g(fd_mu_);
   auto it = worker_fd_of_.find(vm_fd);
-  return it == worker_fd_of_.end() ? -1 : it->second;
+  return it == worker_fd_of_.end() ? -1 : it->second.worker_fd;
 }
 
 void Worker::forget_vm_fd(int vm_fd) {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<std::mutex> g(fd_mu_);
   auto it = worker_fd_of_.find(vm_fd);
   if (it == worker_fd_of_.end()) return;
-  vm_fd_of_.erase(it->second);
+  vm_fd_of_.erase(it->second.token);
   worker_fd_of_.erase(it);
   selected_.erase(vm_fd);
   {
@@ -403,7 +405,7 @@ void Worker::forget_vm_fd_of_any(int vm_fd) {
 }
 
 void Worker::note_selected(int vm_fd, void* vm_obj) {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<std::mutex> g(fd_mu_);
   if (worker_fd_of_.count(vm_fd) != 0) selected_[vm_fd] = vm_obj;
 }
 
@@ -414,7 +416,7 @@ void Worker::note_selected(int vm_fd, void* vm_obj) {
 void Worker::stop_selected() {
   std::vector<std::pair<int, void*>> sel;
   {
-    std::lock_guard<std::mutex> g(mu_);
+    std::lock_guard<std::mutex> g(fd_mu_);
     sel.assign(selected_.begin(), selected_.end());
   }
   auto stop = reinterpret_cast<decltype(&enif_select)>(real_enif_fn(abi::ApiId::enif_select));

@@ -76,9 +76,10 @@ class Worker {
   // How the crash report names the library (set by its opener; not owned).
   void set_report_library(const char* path) { report_library_ = path; }
 
-  // enif_select: the VM's copy of the worker's descriptor (received over the
-  // fd socket if `sent`), and the way back for the stop callback.
-  int vm_fd_for(int worker_fd, bool sent);
+  // enif_select: the VM's copy of the worker's descriptor that the worker
+  // calls `token` (received over the fd socket the first time; -1 if it is
+  // not there), and the worker's number for it, for the stop callback.
+  int vm_fd_for(std::uint32_t token);
   int worker_fd_for(int vm_fd);
   // The stop callback ran: the VM's copy is closed.
   void forget_vm_fd(int vm_fd);
@@ -132,11 +133,19 @@ class Worker {
   void report_death(const char* fname);
   std::uint64_t started_ns_ = 0;
 
-  std::mutex mu_;                        // channels_, control socket, fd maps
+  std::mutex mu_;                        // channels_, control socket
   std::vector<abi::Channel*> channels_;  // every channel, for wake-ups on death
-  std::map<int, int> vm_fd_of_;          // worker fd -> VM fd
-  std::map<int, int> worker_fd_of_;      // VM fd -> worker fd
-  std::map<int, void*> selected_;        // VM fd -> the resource ERTS selects it for
+  // The VM's copies of the worker's descriptors. Keyed by the worker's token,
+  // not its number: the NIF may close one and get the number again for
+  // another while ERTS still stops the first.
+  struct VmFd {
+    std::uint32_t token;
+    int worker_fd;
+  };
+  std::mutex fd_mu_;                         // the three maps, the fd socket
+  std::map<std::uint32_t, int> vm_fd_of_;   // token -> VM fd
+  std::map<int, VmFd> worker_fd_of_;        // VM fd -> token, worker fd
+  std::map<int, void*> selected_;           // VM fd -> the resource ERTS selects it for
 };
 
 }  // namespace nifshim

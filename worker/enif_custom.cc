@@ -4,6 +4,7 @@
 // private requests (raise, %T formatting).
 #include <erl_nif.h>
 
+#include <cerrno>
 #include <cstdarg>
 #include <cstring>
 #include <cstddef>
@@ -14,7 +15,6 @@
 #include "enif_kinds.h"
 #include "export.h"
 #include "local_alloc.h"
-#include "fd_passing.h"
 #include "hosted_library.h"
 #include "log.h"
 #include "raise.h"
@@ -57,21 +57,17 @@ ErlNifResourceType* open_type(abi::ApiId id, ErlNifEnv* env, const char* name,
 
 int select_common(abi::ApiId id, ErlNifEnv* env, ErlNifEvent fd, enum ErlNifSelectFlags mode,
                   void* obj, const ErlNifPid* pid, ERL_NIF_TERM ref_or_msg, ErlNifEnv* msg_env) {
-  // The VM polls its own copy of the descriptor: send it once (SCM_RIGHTS).
-  bool sent = false;
-  if (fd >= 0 && !selected_fd_known(fd)) {
-    if (!fd_send(g_worker.fdpass_fd, fd, fd)) {
-      log_error("enif_select: cannot pass fd %d to the VM: %s", fd, std::strerror(errno));
-      return ERL_NIF_SELECT_FAILED;
-    }
-    selected_fd_add(fd);
-    sent = true;
+  // The VM polls its own copy of the descriptor: sent once (SCM_RIGHTS).
+  std::uint32_t token = 0;
+  if (fd >= 0 && (token = selected_fd_token(fd)) == 0) {
+    log_error("enif_select: cannot pass fd %d to the VM: %s", fd, std::strerror(errno));
+    return ERL_NIF_SELECT_FAILED;
   }
   VmRequest rq(id);
   std::uint64_t* s = rq.msg().slot;
   s[abi::sel::kEnv] = encode(env);
   s[abi::sel::kWorkerFd] = static_cast<std::uint64_t>(fd);
-  s[abi::sel::kFdSent] = sent;
+  s[abi::sel::kFdToken] = token;
   s[abi::sel::kMode] = static_cast<std::uint64_t>(mode);
   s[abi::sel::kObj] = obj ? encode(abi::vm_object(obj, vm_copy_mode())) : 0;
   s[abi::sel::kPid] = carry(rq, pid, sizeof(ErlNifPid));

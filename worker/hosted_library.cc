@@ -5,9 +5,10 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <mutex>
-#include <set>
+#include <map>
 #include <vector>
 
+#include "fd_passing.h"
 #include "log.h"
 #include "worker_state.h"
 
@@ -33,8 +34,11 @@ void copy_text(char* dst, std::size_t cap, const char* src) {
   std::snprintf(dst, cap, "%s", src ? src : "");
 }
 
+// The descriptors the VM has a copy of: fd -> token. Sending happens under
+// the lock, so that two threads selecting one new descriptor send it once.
 std::mutex g_fd_mu;
-std::set<int> g_fds;
+std::map<int, std::uint32_t> g_fd_tokens;
+std::uint32_t g_last_token = 0;
 
 }  // namespace
 
@@ -107,19 +111,19 @@ void host_library(abi::LoadBuffer* buf, std::size_t buf_size) {
 
 NifFn hosted_function(unsigned i) { return i < g_functions.size() ? g_functions[i] : nullptr; }
 
-bool selected_fd_known(int fd) {
+std::uint32_t selected_fd_token(int fd) {
   std::lock_guard<std::mutex> g(g_fd_mu);
-  return g_fds.count(fd) != 0;
-}
-
-void selected_fd_add(int fd) {
-  std::lock_guard<std::mutex> g(g_fd_mu);
-  g_fds.insert(fd);
+  if (auto it = g_fd_tokens.find(fd); it != g_fd_tokens.end()) return it->second;
+  if (++g_last_token == 0) g_last_token = 1;  // 0 means none
+  const std::uint32_t token = g_last_token;
+  if (!fd_send(g_worker.fdpass_fd, fd, fd_tag(token, fd))) return 0;
+  g_fd_tokens.emplace(fd, token);
+  return token;
 }
 
 void forget_selected_fd(int fd) {
   std::lock_guard<std::mutex> g(g_fd_mu);
-  g_fds.erase(fd);
+  g_fd_tokens.erase(fd);
 }
 
 }  // namespace nifshim::worker

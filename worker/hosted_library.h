@@ -5,6 +5,8 @@
 
 #include <erl_nif.h>
 
+#include <cstdint>
+
 #include "control_abi.h"
 
 namespace nifshim::worker {
@@ -15,9 +17,12 @@ void host_library(abi::LoadBuffer* buf, std::size_t buf_size);
 // Function #i of the library's entry, or nullptr.
 ERL_NIF_TERM (*hosted_function(unsigned i))(ErlNifEnv*, int, const ERL_NIF_TERM[]);
 
-// enif_select's file descriptors: whether the VM has a copy of `fd`.
-bool selected_fd_known(int fd);
-void selected_fd_add(int fd);
+// enif_select's file descriptors. The token by which the VM knows its copy
+// of `fd`; the first time, the descriptor is sent to the VM with a new token.
+// 0 if it cannot be sent (errno set).
+std::uint32_t selected_fd_token(int fd);
+// ERTS is about to call the stop callback for `fd`: once the NIF closes it,
+// its number may name another file, which is sent anew.
 void forget_selected_fd(int fd);
 
 }  // namespace nifshim::worker

@@ -95,9 +95,11 @@ void run_callback(abi::Message& m) {
       if (vm_copy_mode()) local_free(static_cast<char*>(obj) - abi::kResourceHeaderSize);
       break;
     case abi::CallbackKind::kStop: {
+      // Forgotten first: the NIF may close it, and another thread reuse its
+      // number for a new descriptor, before this callback returns.
       auto fd = static_cast<ErlNifEvent>(m.slot[abi::cb::kArg2]);
-      as<ErlNifResourceStop*>(m.fn)(env, obj, fd, static_cast<int>(m.slot[abi::cb::kArg3]));
       forget_selected_fd(fd);
+      as<ErlNifResourceStop*>(m.fn)(env, obj, fd, static_cast<int>(m.slot[abi::cb::kArg3]));
       break;
     }
     case abi::CallbackKind::kDown:

@@ -5,6 +5,7 @@
 -export([nifshim_module/0, nifshim_without_shim/0, dead_upgrade/0, cpu_limit/0, worker_pid/1,
          global_scope/0, idle_workers/0, affinity_kept/0]).
 -export([crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/2]).
+-export([select_race/0, select_halt/0]).
 -export([restart_resources/0, restart_select/0, restart_limit/0, follows_cwd/0, only_in_worker/0, rebuilt_only_in_worker/0, rebuilt_with_preload/0, worker_cannot_start/0, killed_worker/0, compare/2, compare/3, crash/1]).
 
 %% file:set_cwd/1 in the VM moves the worker too: relative paths resolve alike.
@@ -166,6 +167,52 @@ restart_select() ->
         io:format("restart_select: ~p fds with 5 selected, back to ~p after the kill; the new worker selects~n",
                   [During, Fds()])
     end).
+
+%% enif_select from several processes at once (several worker threads
+%% passing descriptors to the VM): each pipe is selected, becomes readable,
+%% is stopped and closed by the NIF's stop callback, and its number is soon
+%% reused by another process's new pipe. Every select works, every stop
+%% arrives, and the VM's copies are all closed again. Natively too.
+select_race() ->
+    run(fun() ->
+        Fds = fun() -> {ok, L} = file:list_dir("/proc/self/fd"), length(L) end,
+        _ = api_select:open(pipe),  % the worker runs
+        Before = Fds(),
+        Procs = 8, Rounds = 1000,
+        Parent = self(),
+        Ws = [spawn_link(fun() -> Parent ! {self(), select_rounds(Rounds, 0)} end) || _ <- lists:seq(1, Procs)],
+        Done = [receive {W, N} -> N after 60000 -> fail("a selecting process hangs", []) end || W <- Ws],
+        Done =:= lists:duplicate(Procs, Rounds) orelse fail("rounds done: ~p", [Done]),
+        ok = wait_until(fun() -> Fds() =< Before end),
+        io:format("select_race: ~p processes x ~p pipes selected, readable, stopped at once; the VM's fds back to ~p~n",
+                  [Procs, Rounds, Fds()])
+    end).
+
+select_rounds(0, Done) -> Done;
+select_rounds(N, Done) ->
+    R = api_select:open(pipe),
+    Ref = make_ref(),
+    {ok, _} = api_select:select(R, read, read, Ref, self),
+    1 = api_select:write(R, <<"x">>),
+    receive {select, R, Ref, ready_input} -> ok after 5000 -> fail("no ready_input", []) end,
+    <<"x">> = api_select:read(R),
+    {ok, _} = api_select:select(R, read, stop, Ref, self),
+    receive {api_stop, read, 1} -> ok after 5000 -> fail("no stop callback", []) end,
+    select_rounds(N - 1, Done + 1).
+
+%% halt() while processes select and stop descriptors: the VM exits with 0
+%% (the shim's state outlives exit(): nothing destroyed under a scheduler).
+select_halt() ->
+    [spawn(fun() -> select_forever() end) || _ <- lists:seq(1, 4)],
+    timer:sleep(200),
+    halt(0).
+
+select_forever() ->
+    R = api_select:open(pipe),
+    Ref = make_ref(),
+    _ = api_select:select(R, read, read, Ref, self),
+    _ = api_select:select(R, read, stop, Ref, self),
+    select_forever().
 
 %% The restart policy: NIFSHIM_RESTARTS=2/60 (set by the test driver) allows
 %% two restarts, then callers get restart_limit at once.

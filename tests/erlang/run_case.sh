@@ -340,6 +340,29 @@ case "$case_name" in
     isolation_case restart_select
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  select_race)
+    # Worker threads passing descriptors to the VM at once, their numbers
+    # reused as soon as stopped: natively and isolated alike, no error.
+    # A scheduler that hangs (waiting for a descriptor another took) shows
+    # as a run killed after 60 s.
+    plain_erl "$tmp/native.out" "$tmp/native.err" -eval 'isolation_tests:select_race().' \
+      || fail "native run exited $?"
+    LD_PRELOAD="${NIFSHIM_SANITIZER_PRELOAD:-}" timeout -s KILL 60 \
+      "$NIFSHIM_LAUNCHER" run -- erl -noshell -pa "$ebin" -eval 'isolation_tests:select_race().' \
+      >"$tmp/out" 2>"$tmp/err" || fail "isolated run exited $? (137: hung, killed after 60 s)"
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  select_halt)
+    # halt() while processes select and stop: each VM exits 0, at once.
+    for i in 1 2 3 4 5; do
+      LD_PRELOAD="${NIFSHIM_SANITIZER_PRELOAD:-}" timeout -s KILL 60 \
+        "$NIFSHIM_LAUNCHER" run -- erl -noshell -pa "$ebin" -eval 'isolation_tests:select_halt().' \
+        >"$tmp/out" 2>"$tmp/err" || fail "run $i exited $? (137: hung, killed after 60 s)"
+      clean_stderr "$tmp/err"
+    done
+    pass "5 VMs halted while selecting and stopping descriptors: each exited 0" ;;
+
   restart_limit)
     isolation_case restart_limit NIFSHIM_RESTARTS=2/60
     grep -q 'crash_nif.so: 2 restarts within 60 s: giving up' "$tmp/err" || fail "no log line"
