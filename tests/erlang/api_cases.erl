@@ -8,6 +8,9 @@
 -export([cases/0, run/1, run_case/1, dump/1]).
 
 -define(TIMEOUT, 5000).
+%% How long a case's process may run: a guard against a hang, not a timing
+%% check (a loaded machine makes 100k resources in copy mode slowly).
+-define(HANG_GUARD, 120000).
 
 cases() ->
     terms_cases() ++ binmap_cases() ++ resource_cases() ++ thread_cases() ++
@@ -63,7 +66,7 @@ in_process(F) ->
     Parent = self(),
     {Pid, Mon} = spawn_monitor(fun() -> Parent ! {self(), F()} end),
     receive {Pid, R} -> receive {'DOWN', Mon, process, Pid, _} -> R end
-    after ?TIMEOUT -> timeout
+    after ?HANG_GUARD -> timeout
     end.
 
 %% Polls Fun() until it returns Want (garbage collecting meanwhile), at most ~5 s.
