@@ -385,7 +385,6 @@ void Worker::forget_vm_fd(int vm_fd) {
   if (it == worker_fd_of_.end()) return;
   vm_fd_of_.erase(it->second.token);
   worker_fd_of_.erase(it);
-  selected_.erase(vm_fd);
   {
     std::lock_guard<std::mutex> o(g_fd_owner_mu);
     g_fd_owner.erase(vm_fd);
@@ -406,7 +405,7 @@ void Worker::forget_vm_fd_of_any(int vm_fd) {
 
 void Worker::note_selected(int vm_fd, void* vm_obj) {
   std::lock_guard<std::mutex> g(fd_mu_);
-  if (worker_fd_of_.count(vm_fd) != 0) selected_[vm_fd] = vm_obj;
+  if (auto it = worker_fd_of_.find(vm_fd); it != worker_fd_of_.end()) it->second.selected_for = vm_obj;
 }
 
 // ERTS keeps a selected descriptor in its poll set, and a reference to the
@@ -417,7 +416,8 @@ void Worker::stop_selected() {
   std::vector<std::pair<int, void*>> sel;
   {
     std::lock_guard<std::mutex> g(fd_mu_);
-    sel.assign(selected_.begin(), selected_.end());
+    for (const auto& [fd, v] : worker_fd_of_)
+      if (v.selected_for != nullptr) sel.emplace_back(fd, v.selected_for);
   }
   auto stop = reinterpret_cast<decltype(&enif_select)>(real_enif_fn(abi::ApiId::enif_select));
   for (auto [fd, obj] : sel) {

@@ -141,11 +141,11 @@ class Worker {
   struct VmFd {
     std::uint32_t token;
     int worker_fd;
+    void* selected_for = nullptr;  // the resource ERTS selects it for, once it does
   };
-  std::mutex fd_mu_;                         // the three maps, the fd socket
+  std::mutex fd_mu_;                         // both maps, the fd socket
   std::map<std::uint32_t, int> vm_fd_of_;   // token -> VM fd
-  std::map<int, VmFd> worker_fd_of_;        // VM fd -> token, worker fd
-  std::map<int, void*> selected_;           // VM fd -> the resource ERTS selects it for
+  std::map<int, VmFd> worker_fd_of_;        // VM fd -> what it is to the worker
 };
 
 }  // namespace nifshim
