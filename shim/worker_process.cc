@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <clocale>
 #include <ctime>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <string>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -27,6 +27,7 @@
 #include "real_enif.h"
 #include "shim_state.h"
 #include "window_abi.h"
+#include "worker_spawn.h"
 
 extern "C" char** environ;
 
@@ -68,6 +69,30 @@ std::vector<char*> worker_env() {
     if (std::strncmp(*e, "LD_PRELOAD=", 11) != 0) env.push_back(*e);
   env.push_back(nullptr);
   return env;
+}
+
+// The OOM kills the kernel counted in this process's cgroup (memory.events,
+// cgroup v2), or -1 where that is not readable. A rise over a worker's life
+// is the kernel saying that its SIGKILL came from the OOM killer.
+long cgroup_oom_kills() {
+  char line[512];
+  std::string path;
+  if (FILE* f = std::fopen("/proc/self/cgroup", "re")) {
+    while (std::fgets(line, sizeof line, f))
+      if (std::strncmp(line, "0::", 3) == 0) {
+        path = line + 3;
+        while (!path.empty() && path.back() == '\n') path.pop_back();
+      }
+    std::fclose(f);
+  }
+  if (path.empty()) return -1;
+  FILE* f = std::fopen(("/sys/fs/cgroup" + path + "/memory.events").c_str(), "re");
+  if (f == nullptr) return -1;
+  long n = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "oom_kill %ld", &n) == 1) break;
+  std::fclose(f);
+  return n;
 }
 
 int high_dup(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 64); }
@@ -179,21 +204,6 @@ bool Worker::spawn(Worker* previous, char* err, std::size_t errlen) {
   ctl_fd_ = ctl[0];
   fdpass_fd_ = fdp[0];
 
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, src[0], abi::kWorkerWindowFd);
-  posix_spawn_file_actions_adddup2(&fa, src[1], abi::kWorkerControlFd);
-  posix_spawn_file_actions_adddup2(&fa, src[2], abi::kWorkerFdPassFd);
-  // Default dispositions and no blocked signals: nothing may hide a crash.
-  posix_spawnattr_t at;
-  posix_spawnattr_init(&at);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
   if (previous != nullptr && previous->crash_ != nullptr) {
     crash_ = previous->crash_;  // read by nobody any more: the death is recorded
     previous->crash_ = nullptr;
@@ -210,22 +220,24 @@ bool Worker::spawn(Worker* previous, char* err, std::size_t errlen) {
   std::snprintf(asize, sizeof asize, "%zu", arena_size_);
   std::snprintf(crash, sizeof crash, "%p", static_cast<void*>(crash_));
   std::snprintf(state, sizeof state, "%p", static_cast<void*>(g_shim.vm_state));
-  char* argv[] = {const_cast<char*>("nifshim-worker"), name_, base, size, abase, asize, crash, state, nullptr};
+  // The VM's locale as ERTS set it at boot (LC_CTYPE from the environment),
+  // each category: the worker sets the same (glibc takes this composite
+  // "LC_CTYPE=...;LC_NUMERIC=..." form, or one name when all agree).
+  const char* locale = setlocale(LC_ALL, nullptr);
+  std::string vm_locale = locale ? locale : "C";
+  char* argv[] = {const_cast<char*>("nifshim-worker"), name_, base, size, abase, asize, crash, state,
+                  vm_locale.data(), nullptr};
   std::vector<char*> env = worker_env();
-  int r = posix_spawn(&pid_, exe.c_str(), &fa, &at, argv, env.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
+  oom_kills_at_start_ = cgroup_oom_kills();
+  SpawnRequest req{exe.c_str(), argv, env.data(), {src[0], src[1], src[2]}};
+  Spawned child = spawn_worker_process(req);
   for (int fd : src) ::close(fd);
-  if (r != 0) {
-    std::snprintf(err, errlen, "nifshim: cannot start %s: %s", exe.c_str(), std::strerror(r));
+  if (child.pid < 0) {
+    std::snprintf(err, errlen, "nifshim: cannot start %s: %s", exe.c_str(), std::strerror(child.error));
     return false;
   }
-  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
-  if (pidfd_ < 0) {
-    std::snprintf(err, errlen, "nifshim: pidfd_open: %s", std::strerror(errno));
-    kill(pid_, SIGKILL);
-    return false;
-  }
+  pid_ = child.pid;
+  pidfd_ = child.pidfd;
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   started_ns_ = std::uint64_t(ts.tv_sec) * 1000000000u + std::uint64_t(ts.tv_nsec);
@@ -436,7 +448,7 @@ void* Worker::monitor_main(void* self) {
   while (poll(&p, 1, -1) < 0 && errno == EINTR) {
   }
   siginfo_t si{};
-  if (waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(w->pidfd_), &si, WEXITED) != 0)
+  if (waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(w->pidfd_), &si, WEXITED | __WALL) != 0)
     si.si_code = 0;
   w->on_death(si.si_code, si.si_status);
   ::close(w->pidfd_);
@@ -445,10 +457,12 @@ void* Worker::monitor_main(void* self) {
 }
 
 void Worker::on_death(int code, int status) {
-  // beam.smp ignores SIGCHLD, so the kernel reaps workers itself and waitid
-  // usually learns nothing: the worker's own crash record says how it died.
+  // The worker's own crash record says most (a fatal signal with its frames,
+  // the NIF's exit status); waitid says how anything else ended it
+  // (worker_spawn.h: it is a zombie until read, SIGCHLD ignored or not).
   std::uint32_t state = crash_ ? __atomic_load_n(&crash_->state, __ATOMIC_ACQUIRE) : 0;
   if (crash_ != nullptr) std::memcpy(&last_crash_, crash_, sizeof last_crash_);
+  const bool killed = code == CLD_KILLED || code == CLD_DUMPED;
   if (state == abi::kCrashSignal) {
     signal_ = last_crash_.signal;
     fault_address_ = last_crash_.fault_address;
@@ -463,16 +477,24 @@ void Worker::on_death(int code, int status) {
   } else if (code == CLD_EXITED) {
     exit_status_ = status;
     std::snprintf(death_, sizeof death_, "exit status %d", status);
-  } else if (code == CLD_KILLED || code == CLD_DUMPED) {
-    signal_ = status;
-    std::snprintf(death_, sizeof death_, "signal %d (SIG%s)", status, sigabbrev_np(status) ? sigabbrev_np(status) : "?");
-  } else if (killed_on_demand_.load()) {
+  } else if (killed_on_demand_.load() && (!killed || status == SIGKILL)) {
     std::snprintf(death_, sizeof death_, "killed: restarted on demand (nifshim:restart/1)");
-  } else if (long ms = deadline_killed_ms_.load(); ms > 0) {
+  } else if (long ms = deadline_killed_ms_.load(); ms > 0 && (!killed || status == SIGKILL)) {
     signal_ = SIGKILL;
     std::snprintf(death_, sizeof death_, "killed: a call ran past its deadline of %ld ms", ms);
+  } else if (killed && status == SIGKILL) {
+    signal_ = SIGKILL;
+    const long oom = cgroup_oom_kills();
+    std::snprintf(death_, sizeof death_, "%s",
+                  oom > oom_kills_at_start_ && oom_kills_at_start_ >= 0
+                      ? "signal 9 (SIGKILL) from the kernel's OOM killer (the cgroup's oom_kill count rose)"
+                      : "signal 9 (SIGKILL), sender unknown");
+  } else if (killed) {
+    signal_ = status;
+    std::snprintf(death_, sizeof death_, "signal %d (SIG%s)%s", status,
+                  sigabbrev_np(status) ? sigabbrev_np(status) : "?", code == CLD_DUMPED ? ", core dumped" : "");
   } else {
-    std::snprintf(death_, sizeof death_, "killed from outside (SIGKILL or the OOM killer)");
+    std::snprintf(death_, sizeof death_, "ended, how unknown (waitid failed)");
   }
   // The call in flight, read before its caller is woken (it clears it).
   const char* inflight = "undefined";

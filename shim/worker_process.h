@@ -125,6 +125,7 @@ class Worker {
   int exit_status_ = -1;
   std::atomic<long> deadline_killed_ms_{0};
   std::atomic<bool> killed_on_demand_{false};
+  long oom_kills_at_start_ = -1;  // the cgroup's OOM kill count when it started
   static constexpr int kMaxInflight = 64;
   std::atomic<const char*> inflight_[kMaxInflight] = {};
   std::atomic<int> next_slot_{0};

@@ -21,6 +21,10 @@ namespace {
 abi::CrashRecord* g_record = nullptr;
 constexpr int kSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP, SIGXCPU, SIGXFSZ};
 constexpr std::size_t kAltStack = 64 * 1024;
+// The crash signals the VM ignores (SIGFPE under ERTS): ignored when sent
+// (kill, raise), as natively; a fault raising one is still reported (the
+// kernel would force it on the VM too).
+bool g_vm_ignores[NSIG] = {};
 
 void put(const char* s, std::size_t n) {
   while (n > 0) {
@@ -32,6 +36,7 @@ void put(const char* s, std::size_t n) {
 }
 
 void on_fatal(int sig, siginfo_t* si, void*) {
+  if (g_vm_ignores[sig] && si != nullptr && si->si_code <= 0) return;  // SI_USER, SI_QUEUE, SI_TKILL
   void* frames[abi::kCrashFrames];
   int n = backtrace(frames, abi::kCrashFrames);
   char line[256];
@@ -84,11 +89,15 @@ void crash_report_install(void* record, std::size_t record_size) {
   void* warm[4];
   backtrace(warm, 4);  // loads the unwinder now, not inside the handler
   crash_report_thread_init();
-  struct sigaction sa{};
-  sa.sa_sigaction = on_fatal;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
-  sigemptyset(&sa.sa_mask);
-  for (int s : kSignals) sigaction(s, &sa, nullptr);
+  for (int s : kSignals) {
+    struct sigaction old{};
+    g_vm_ignores[s] = sigaction(s, nullptr, &old) == 0 && old.sa_handler == SIG_IGN;
+    struct sigaction sa{};
+    sa.sa_sigaction = on_fatal;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | (g_vm_ignores[s] ? 0 : SA_RESETHAND);
+    sigemptyset(&sa.sa_mask);
+    sigaction(s, &sa, nullptr);
+  }
 }
 
 void crash_report_exit(int status) {

@@ -3,13 +3,17 @@
 //   fd 3  the window memfd        fd 4  the control socket (abi/control_abi.h)
 //   fd 5  the fd-passing socket   argv: nifshim-worker LIB WINDOW_BASE WINDOW_SIZE
 //                                       ARENA_BASE ARENA_SIZE CRASH_RECORD VM_STATE
+//                                       VM_LOCALE (setlocale(LC_ALL, NULL) in the VM)
+// and nothing else open but 0-2 (shim/worker_spawn.h).
 // It maps the window at the VM's address before anything else, then serves:
 // one thread per VM thread that calls the library, each on its own channel.
 #include <cerrno>
+#include <clocale>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -108,11 +112,17 @@ int main(int argc, char** argv) {
   using namespace nifshim;
   using namespace nifshim::worker;
   log_init_from_env();
-  if (argc != 8) {
+  if (argc != 9) {
     std::fprintf(stderr, "nifshim-worker is started by libnifshim.so, not by hand\n");
     return 64;
   }
   g_worker.lib_name = argv[1];
+  // Its own descriptors must not leak into what the NIF runs.
+  for (int fd : {abi::kWorkerWindowFd, abi::kWorkerControlFd, abi::kWorkerFdPassFd})
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+  // The VM's locale, category by category, as ERTS set it at boot.
+  if (setlocale(LC_ALL, argv[8]) == nullptr)
+    log_error("worker for %s: cannot set the VM's locale %s", argv[1], argv[8]);
   // The VM's window first, before anything else can be placed in its range.
   int r = window_attach(abi::kWorkerWindowFd, arg_addr(argv[2]), arg_addr(argv[3]), &g_worker.window);
   if (r != 0) {
