@@ -232,8 +232,9 @@ bool Worker::spawn(Worker* previous, char* err, std::size_t errlen) {
   SpawnRequest req{exe.c_str(), argv, env.data(), {src[0], src[1], src[2]}};
   Spawned child = spawn_worker_process(req);
   for (int fd : src) ::close(fd);
-  if (child.pid < 0) {
+  if (child.pid < 0 || child.pidfd < 0) {
     std::snprintf(err, errlen, "nifshim: cannot start %s: %s", exe.c_str(), std::strerror(child.error));
+    if (child.pid > 0) kill(child.pid, SIGKILL);
     return false;
   }
   pid_ = child.pid;
@@ -447,9 +448,16 @@ void* Worker::monitor_main(void* self) {
   pollfd p{w->pidfd_, POLLIN, 0};
   while (poll(&p, 1, -1) < 0 && errno == EINTR) {
   }
+  // Where something else set SIGCHLD to its default in the VM, it is a
+  // zombie to read; under ERTS the kernel reaped it and only the pidfd knows.
   siginfo_t si{};
-  if (waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(w->pidfd_), &si, WEXITED | __WALL) != 0)
+  if (waitid(static_cast<idtype_t>(3) /* P_PIDFD */, static_cast<id_t>(w->pidfd_), &si, WEXITED) != 0) {
     si.si_code = 0;
+    if (int st = reaped_exit_status(w->pidfd_); st >= 0) {
+      si.si_code = WIFEXITED(st) ? CLD_EXITED : WCOREDUMP(st) ? CLD_DUMPED : CLD_KILLED;
+      si.si_status = WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st);
+    }
+  }
   w->on_death(si.si_code, si.si_status);
   ::close(w->pidfd_);
   w->pidfd_ = -1;
@@ -458,8 +466,8 @@ void* Worker::monitor_main(void* self) {
 
 void Worker::on_death(int code, int status) {
   // The worker's own crash record says most (a fatal signal with its frames,
-  // the NIF's exit status); waitid says how anything else ended it
-  // (worker_spawn.h: it is a zombie until read, SIGCHLD ignored or not).
+  // the NIF's exit status); the kernel says how anything else ended it
+  // (monitor_main), where it can.
   std::uint32_t state = crash_ ? __atomic_load_n(&crash_->state, __ATOMIC_ACQUIRE) : 0;
   if (crash_ != nullptr) std::memcpy(&last_crash_, crash_, sizeof last_crash_);
   const bool killed = code == CLD_KILLED || code == CLD_DUMPED;
@@ -494,7 +502,9 @@ void Worker::on_death(int code, int status) {
     std::snprintf(death_, sizeof death_, "signal %d (SIG%s)%s", status,
                   sigabbrev_np(status) ? sigabbrev_np(status) : "?", code == CLD_DUMPED ? ", core dumped" : "");
   } else {
-    std::snprintf(death_, sizeof death_, "ended, how unknown (waitid failed)");
+    // Before Linux 6.15 an ignored SIGCHLD leaves no trace of a signal the
+    // worker did not catch itself.
+    std::snprintf(death_, sizeof death_, "killed by a signal the kernel does not name (SIGKILL or another)");
   }
   // The call in flight, read before its caller is woken (it clears it).
   const char* inflight = "undefined";

@@ -457,5 +457,43 @@ MK
     clean_stderr "$tmp/err"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  procstate)
+    # What a NIF sees of its process (README "What a NIF sees"): natively,
+    # isolated and rebuilt, at boot and after file:set_cwd/os:putenv, under a
+    # UTF-8 locale, a time zone, a umask and a variable the VM changes.
+    export LANG=C.UTF-8 TZ=XYZ-3 PROCSTATE_VAR=boot
+    unset LC_ALL LC_CTYPE
+    umask 027
+    for m in native isolated rebuilt; do
+      case $m in
+        native) plain_erl "$tmp/$m.out" "$tmp/$m.err" -eval "procstate:run(\"$tmp/$m.bin\")." ;;
+        isolated) shim_erl "$tmp/$m.out" "$tmp/$m.err" -eval "procstate:run(\"$tmp/$m.bin\")." ;;
+        rebuilt) rebuilt_erl "$tmp/$m.out" "$tmp/$m.err" -eval "procstate:run(\"$tmp/$m.bin\")." ;;
+      esac || fail "$m run exited $?"
+      [ $m = native ] && continue
+      clean_stderr "$tmp/$m.err"
+      plain_erl "$tmp/cmp.out" "$tmp/cmp.err" -eval \
+        "procstate:compare(\"$tmp/native.bin\", \"$tmp/$m.bin\", \"$m\")." || fail "results differ ($m)"
+      verdict="${verdict:-}$(tail -n 1 "$tmp/cmp.out"); "
+    done
+    pass "$verdict" ;;
+
+  fds_closed)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'procstate:fds_closed().' || fail "exit $?"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  death_signals)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'procstate:deaths().' || fail "exit $?"
+    for s in 'signal 9 (SIGKILL), sender unknown' 'signal 15 (SIGTERM)' 'signal 2 (SIGINT)' 'signal 13 (SIGPIPE)'; do
+      grep -q "died: $s" "$tmp/err" || fail "no log line naming $s"
+    done
+    ! grep -q 'killed from outside' "$tmp/err" || fail "a death not named"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  terminal_break)
+    python3 "$NIFSHIM_SOURCE_ROOT/tests/tools/terminal_break.py" \
+      "$NIFSHIM_LAUNCHER" "$ebin" "$tmp/terminal" >"$tmp/out" 2>&1 || { cat "$tmp/out"; exit 1; }
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
