@@ -3,7 +3,7 @@
 %% except where the README ("What a NIF sees") says why not.
 -module(procstate).
 -export([state/1, write_closed_pipe/0, open_fds/0, default_signal/1, sleep_ms/2]).
--export([run/1, compare/3, fds_closed/0, deaths/0, tty_before/0, tty_after/1]).
+-export([run/1, compare/3, deaths/0, tty_before/0, tty_after/1, worker/0]).
 -on_load(init/0).
 -include_lib("kernel/include/file.hrl").
 
@@ -80,83 +80,22 @@ compare_state(Mode, Phase, N, O) ->
          {false, Same, Same} -> ok;
          _ -> Fail({signal, S}, ND, OD)
      end || {{S, ND}, {S, OD}} <- lists:zip(NSigs, OSigs)],
-    [{_, Dev, Ino} = maps:get(F, O) || {F, {Dev, Ino}} <- [{fd1, maps:get(vm_fd1, O)}, {fd2, maps:get(vm_fd2, O)}]],
+    [{_, Dev, In} = maps:get(F, O) || {F, {Dev, In}} <- [{fd1, maps:get(vm_fd1, O)}, {fd2, maps:get(vm_fd2, O)}]],
     %% Rebuilt mode does not see beam.smp's chdir (README "What a NIF sees").
     Cwd = [cwd || Mode =/= "rebuilt" orelse Phase =:= boot],
     Keys = [locale, umask, rlimits, getenv, enif_getenv, 'TZ', localtime] ++ Cwd,
     [maps:get(K, N) =:= maps:get(K, O) orelse Fail(K, maps:get(K, N), maps:get(K, O)) || K <- Keys],
     length(Keys) + 4.
 
-%% A listener and a connection the VM closes are closed for the peer at once:
-%% the worker holds none of the VM's descriptors, after a restart too; it
-%% holds only its own (0-2, the window, the control and fd-passing sockets),
-%% its own close-on-exec.
-fds_closed() ->
-    test_util:run(fun() ->
-        S1 = sockets(),
-        {module, procstate} = code:ensure_loaded(procstate),  % the worker starts now
-        W1 = worker(),
-        closed_for_peer(S1, "first worker"),
-        F1 = worker_fds(W1),
-        S2 = sockets(),
-        ok = nifshim:restart("procstate_nif"),
-        gone(list_to_integer(W1), 500),
-        F2 = open_fds(),  % a fresh worker, started with S2 open in the VM
-        W2 = worker(),
-        W2 =/= W1 orelse test_util:fail("not restarted: ~s", [W1]),
-        closed_for_peer(S2, "restarted worker"),
-        F2 = worker_fds(W2),
-        io:format("fds_closed: closed for the peer at once, workers ~s and ~s; their fds ~w~n",
-                  [W1, W2, [Fd || {Fd, _, _} <- F1]])
-    end).
-
 %% The worker's pid, as a string (nifshim:workers/0: /proc need not be read).
 worker() ->
     [Pid] = [P || #{name := "procstate_nif", pid := P, state := running} <- nifshim:workers()],
     integer_to_list(Pid).
 
-gone(W, 0) -> test_util:fail("worker ~s still running", [W]);
-gone(W, N) ->
-    case [P || #{name := "procstate_nif", pid := P, state := running} <- nifshim:workers()] of
-        [P] when P =:= W -> timer:sleep(10), gone(W, N - 1);
-        _ -> ok
-    end.
-
-sockets() ->
-    {ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
-    {ok, Port} = inet:port(L),
-    {ok, C} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}]),
-    {ok, A} = gen_tcp:accept(L),
-    {L, Port, C, A}.
-
-%% The 5 s are a hang guard: natively both answers come at once.
-closed_for_peer({L, Port, C, A}, When) ->
-    _ = open_fds(),
-    ok = gen_tcp:close(A),
-    ok = gen_tcp:close(L),
-    R = gen_tcp:recv(C, 0, 5000),
-    {error, closed} =:= R orelse test_util:fail("~s: the peer's recv got ~p", [When, R]),
-    R2 = gen_tcp:connect({127, 0, 0, 1}, Port, [], 5000),
-    {error, econnrefused} =:= R2 orelse test_util:fail("~s: a new connect got ~p", [When, R2]),
-    gen_tcp:close(C).
-
-%% The worker's descriptors, from the NIF and from /proc/PID/fd alike.
-worker_fds(W) ->
-    Fds = open_fds(),
-    Proc = lists:sort([list_to_integer(F) || F <- string:lexemes(os:cmd("ls /proc/" ++ W ++ "/fd"), "\n")]),
-    Proc =:= [Fd || {Fd, _, _} <- Fds] orelse test_util:fail("/proc/~s/fd ~p, the NIF sees ~p", [W, Proc, Fds]),
-    Ok = fun({0, "/dev/null", inherited}) -> true;
-            ({Fd, _, inherited}) when Fd =:= 1; Fd =:= 2 -> true;
-            ({3, "/memfd:" ++ _, cloexec}) -> true;
-            ({Fd, "socket:" ++ _, cloexec}) when Fd =:= 4; Fd =:= 5 -> true;
-            (_) -> false end,
-    [] =:= [F || F <- Fds, not Ok(F)] orelse test_util:fail("worker ~s holds ~p", [W, Fds]),
-    length(Fds) =:= 6 orelse test_util:fail("worker ~s holds ~p", [W, Fds]),
-    Fds.
-
 %% A worker killed by a signal, whoever sent it: the caller's exception and
-%% the log line name that signal. SIGPIPE is ignored, as by the VM, until the
-%% NIF sets it to its default.
+%% the log line name that signal. SIGPIPE and a sent SIGFPE are ignored, as
+%% by the VM (a fault's SIGFPE is a crash: the crashes case), SIGPIPE until
+%% the NIF sets it to its default.
 deaths() ->
     test_util:run(fun() ->
         Got = [killed_in_call(S, Name) || {S, Name} <- [{"KILL", 'SIGKILL'}, {"TERM", 'SIGTERM'},
@@ -164,11 +103,12 @@ deaths() ->
         _ = open_fds(),
         W = worker(),
         _ = os:cmd("kill -PIPE " ++ W),
+        _ = os:cmd("kill -FPE " ++ W),
         epipe = write_closed_pipe(),
-        W = worker(),  % alive: SIGPIPE is ignored
+        W = worker(),  % alive: SIGPIPE and a sent SIGFPE are ignored, as by the VM
         ok = default_signal(13),
         Pipe = killed_in_call("PIPE", 'SIGPIPE'),
-        io:format("deaths: ~p~n", [Got ++ [Pipe]])
+        io:format("deaths: ~w~n", [Got ++ [Pipe]])
     end).
 
 killed_in_call(Sig, Name) ->

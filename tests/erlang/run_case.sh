@@ -479,7 +479,7 @@ MK
     pass "$verdict" ;;
 
   fds_closed)
-    shim_erl "$tmp/out" "$tmp/err" -eval 'procstate:fds_closed().' || fail "exit $?"
+    shim_erl "$tmp/out" "$tmp/err" -eval 'procstate_fds:fds_closed().' || fail "exit $?"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
   death_signals)
