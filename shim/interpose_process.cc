@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "export.h"
@@ -136,16 +137,24 @@ void note_cwd_change() {
 }
 }  // namespace
 
-extern "C" NIFSHIM_EXPORT int chdir(const char* path) noexcept {
+namespace nifshim {
+// Hidden: what rebuilt mode points beam.smp's GOT at (rebuilt_chdir.cc); a
+// reference to the exported names from inside the shim could bind to libc's.
+int vm_chdir(const char* path) {
   static auto real = reinterpret_cast<int (*)(const char*)>(dlsym(RTLD_NEXT, "chdir"));
-  int r = real(path);
+  int r = real ? real(path) : static_cast<int>(syscall(SYS_chdir, path));
   if (r == 0) note_cwd_change();
   return r;
 }
 
-extern "C" NIFSHIM_EXPORT int fchdir(int fd) noexcept {
+int vm_fchdir(int fd) {
   static auto real = reinterpret_cast<int (*)(int)>(dlsym(RTLD_NEXT, "fchdir"));
-  int r = real(fd);
+  int r = real ? real(fd) : static_cast<int>(syscall(SYS_fchdir, fd));
   if (r == 0) note_cwd_change();
   return r;
 }
+}  // namespace nifshim
+
+extern "C" NIFSHIM_EXPORT int chdir(const char* path) noexcept { return nifshim::vm_chdir(path); }
+
+extern "C" NIFSHIM_EXPORT int fchdir(int fd) noexcept { return nifshim::vm_fchdir(fd); }

@@ -38,6 +38,9 @@
 #include "window_abi.h"
 
 namespace nifshim {
+
+void follow_vm_chdir_rebuilt();  // rebuilt_chdir.cc
+
 namespace {
 
 void nothing() {}
@@ -297,7 +300,9 @@ extern "C" NIFSHIM_EXPORT int nifshim_rebuilt_attach(ErlNifEntry* (*init)(void),
     return 0;
   }
   char err[1024] = "nifshim: cannot create the shared window";
-  r->lib = start_copy_mode() ? open_isolated(path, false, err, sizeof err) : nullptr;
+  const bool window = start_copy_mode();
+  if (window) follow_vm_chdir_rebuilt();
+  r->lib = window ? open_isolated(path, false, err, sizeof err) : nullptr;
   if (r->lib == nullptr || r->lib->init_returns_null) {
     log_error("cannot isolate rebuilt library %s: %s; its load fails", path,
               r->lib ? "its nif_init returned NULL in the worker" : err);

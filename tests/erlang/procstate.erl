@@ -81,9 +81,7 @@ compare_state(Mode, Phase, N, O) ->
          _ -> Fail({signal, S}, ND, OD)
      end || {{S, ND}, {S, OD}} <- lists:zip(NSigs, OSigs)],
     [{_, Dev, In} = maps:get(F, O) || {F, {Dev, In}} <- [{fd1, maps:get(vm_fd1, O)}, {fd2, maps:get(vm_fd2, O)}]],
-    %% Rebuilt mode does not see beam.smp's chdir (README "What a NIF sees").
-    Cwd = [cwd || Mode =/= "rebuilt" orelse Phase =:= boot],
-    Keys = [locale, umask, rlimits, getenv, enif_getenv, 'TZ', localtime] ++ Cwd,
+    Keys = [locale, umask, rlimits, cwd, getenv, enif_getenv, 'TZ', localtime],
     [maps:get(K, N) =:= maps:get(K, O) orelse Fail(K, maps:get(K, N), maps:get(K, O)) || K <- Keys],
     length(Keys) + 4.
 
