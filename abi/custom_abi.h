@@ -36,9 +36,10 @@ namespace res {
 enum : int { kA0, kA1, kA2 };
 }
 
-// priv_format_term: reply slot[0] = characters the text needs
+// priv_format_term: reply slot[0] = characters the text needs; kPrecision
+// is %T's precision (ERTS's budget of elements and atom characters), or -1
 namespace fmt {
-enum : int { kTerm, kBuf, kSize };
+enum : int { kTerm, kBuf, kSize, kPrecision };
 }
 
 // priv_probe_terms: reply slot[0] = the address (in the window) of an array

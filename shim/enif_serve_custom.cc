@@ -242,7 +242,10 @@ std::uint64_t serve_custom(Worker* w, abi::ApiId id, std::uint64_t* s, std::uint
       auto buf = decode<char*>(s[abi::fmt::kBuf]);
       auto size = static_cast<std::size_t>(s[abi::fmt::kSize]);
       char dummy[1];
-      int n = real().snprintf(buf ? buf : dummy, buf ? size : 1, "%T", static_cast<ERL_NIF_TERM>(s[abi::fmt::kTerm]));
+      const auto t = static_cast<ERL_NIF_TERM>(s[abi::fmt::kTerm]);
+      const auto precision = static_cast<int>(static_cast<std::int64_t>(s[abi::fmt::kPrecision]));
+      int n = precision >= 0 ? real().snprintf(buf ? buf : dummy, buf ? size : 1, "%.*T", precision, t)
+                             : real().snprintf(buf ? buf : dummy, buf ? size : 1, "%T", t);
       return static_cast<std::uint64_t>(static_cast<std::int64_t>(n));
     }
     case abi::ApiId::priv_probe_terms:

@@ -89,13 +89,14 @@ ERL_NIF_TERM raise_error(ErlNifEnv* env, const char* kind, const char* function,
   return static_cast<ERL_NIF_TERM>(rq.send());
 }
 
-int format_term(char* buf, std::size_t size, ERL_NIF_TERM term) {
+int format_term(char* buf, std::size_t size, ERL_NIF_TERM term, int precision) {
   VmRequest rq(abi::ApiId::priv_format_term);
   std::uint64_t* s = rq.msg().slot;
   void* tmp = size ? rq.scratch(size) : nullptr;
   s[abi::fmt::kTerm] = term;
   s[abi::fmt::kBuf] = encode(tmp);
   s[abi::fmt::kSize] = tmp ? size : 0;
+  s[abi::fmt::kPrecision] = static_cast<std::uint64_t>(static_cast<std::int64_t>(precision < 0 ? -1 : precision));
   int n = static_cast<int>(static_cast<std::int64_t>(rq.send()));
   if (tmp && size) {
     std::memcpy(buf, tmp, size);

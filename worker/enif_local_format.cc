@@ -32,11 +32,9 @@
 // VM's terminal is in raw mode); the count returned excludes the added "\r".
 // Every call holds the FILE's lock (flockfile) while it writes. All four
 // set errno to 0 first, as ERTS does.
-// Where the worker differs: "%s" with NULL prints "(null)" (ERTS crashes);
-// %T with a precision ("%.5T") is not supported (the VM's formatter is asked
-// with the default precision only; ERTS's precision is a budget of
-// elements and atom characters after which it prints "... "): a line on
-// stderr and -EINVAL.
+// Where the worker differs: "%s" with NULL prints "(null)" (ERTS crashes).
+// %T with a precision ("%.5T", "%.*T": ERTS's budget of elements and atom
+// characters after which it prints "...") is passed to the VM's formatter.
 #include <erl_nif.h>
 #include <unistd.h>
 
@@ -238,11 +236,6 @@ int floating(Out& o, double val, int width, int precision, int fmt) {
   return res;
 }
 
-void say(const char* line) {
-  ssize_t w = ::write(STDERR_FILENO, line, std::strlen(line));
-  (void)w;
-}
-
 struct StringSink {
   char* buf;
   size_t room;  // bytes still writable, excluding the final NUL
@@ -258,10 +251,6 @@ int to_string(void* arg, const char* buf, size_t len) {
 }
 
 int term(Out& o, ERL_NIF_TERM t, int width, int precision, int fmt) {
-  if (precision >= 0) {
-    say("nifshim-worker: enif_*printf: %T with a precision is not supported\n");
-    return -EINVAL;
-  }
   char sbuf[256];
   char* text = sbuf;
   if (o.sink == to_string && width <= 0) {
@@ -271,7 +260,7 @@ int term(Out& o, ERL_NIF_TERM t, int width, int precision, int fmt) {
     std::size_t room = dst->room + 1;
     char* tmp = room <= sizeof sbuf ? sbuf : static_cast<char*>(std::malloc(room));
     if (!tmp) return -ENOMEM;
-    int n = format_term(tmp, room, t);
+    int n = format_term(tmp, room, t, precision);
     if (n >= 0) {
       std::size_t len = std::strlen(tmp);
       to_string(dst, tmp, len);
@@ -280,12 +269,12 @@ int term(Out& o, ERL_NIF_TERM t, int width, int precision, int fmt) {
     if (tmp != sbuf) std::free(tmp);
     return n < 0 ? n : 0;
   }
-  int n = format_term(sbuf, sizeof sbuf, t);
+  int n = format_term(sbuf, sizeof sbuf, t, precision);
   if (n < 0) return n;
   if (static_cast<size_t>(n) >= sizeof sbuf) {
     text = static_cast<char*>(std::malloc(static_cast<size_t>(n) + 1));
     if (!text) return -ENOMEM;
-    int again = format_term(text, static_cast<size_t>(n) + 1, t);
+    int again = format_term(text, static_cast<size_t>(n) + 1, t, precision);
     if (again < 0) {
       std::free(text);
       return again;

@@ -222,11 +222,11 @@ static ERL_NIF_TERM fmt(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc;
     if (!enif_get_long(env, argv[1], &i) || enif_get_string(env, argv[2], s, sizeof s, ERL_NIF_LATIN1) <= 0)
         return enif_make_badarg(env);
-    r1 = enif_snprintf(buf, sizeof buf, "T=%T i=%ld s=%s x=%x f=%.3f c=%c %%", argv[0], i, s, 255u, 2.5, 'z');
+    r1 = enif_snprintf(buf, sizeof buf, "T=%T p=%.2T i=%ld s=%s x=%x f=%.3f c=%c %%", argv[0], argv[0], i, s, 255u, 2.5, 'z');
     r2 = enif_snprintf(small, sizeof small, "%T", argv[0]);
     f = open_memstream(&mbuf, &msize);
     if (!f) return enif_make_badarg(env);
-    r4 = enif_fprintf(f, "[%T]", argv[0]);
+    r4 = enif_fprintf(f, "[%T][%.3T][%.*T]", argv[0], argv[0], 1, argv[0]);
     r5 = my_vfprintf(f, "<%d|%s|%T>", 42, s, argv[1]);
     fclose(f);
     mt = enif_make_string_len(env, mbuf, msize, ERL_NIF_LATIN1);
