@@ -225,8 +225,16 @@ bool Worker::spawn(Worker* previous, char* err, std::size_t errlen) {
   // "LC_CTYPE=...;LC_NUMERIC=..." form, or one name when all agree).
   const char* locale = setlocale(LC_ALL, nullptr);
   std::string vm_locale = locale ? locale : "C";
+  // The signals the VM ignores, for the worker's crash handler (SIGFPE).
+  unsigned long long ignored = 0;
+  for (int s = 1; s < 64; ++s) {
+    struct sigaction sa{};
+    if (sigaction(s, nullptr, &sa) == 0 && sa.sa_handler == SIG_IGN) ignored |= 1ull << (s - 1);
+  }
+  char sigign[32];
+  std::snprintf(sigign, sizeof sigign, "%#llx", ignored);
   char* argv[] = {const_cast<char*>("nifshim-worker"), name_, base, size, abase, asize, crash, state,
-                  vm_locale.data(), nullptr};
+                  vm_locale.data(), sigign, nullptr};
   std::vector<char*> env = worker_env();
   oom_kills_at_start_ = cgroup_oom_kills();
   SpawnRequest req{exe.c_str(), argv, env.data(), {src[0], src[1], src[2]}};

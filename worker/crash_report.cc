@@ -83,15 +83,14 @@ void crash_report_thread_init() {
   sigaltstack(&ss, nullptr);
 }
 
-void crash_report_install(void* record, std::size_t record_size) {
+void crash_report_install(void* record, std::size_t record_size, std::uint64_t vm_ignored) {
   if (record != nullptr && record_size >= sizeof(abi::CrashRecord))
     g_record = static_cast<abi::CrashRecord*>(record);
   void* warm[4];
   backtrace(warm, 4);  // loads the unwinder now, not inside the handler
   crash_report_thread_init();
   for (int s : kSignals) {
-    struct sigaction old{};
-    g_vm_ignores[s] = sigaction(s, nullptr, &old) == 0 && old.sa_handler == SIG_IGN;
+    g_vm_ignores[s] = (vm_ignored >> (s - 1)) & 1;
     struct sigaction sa{};
     sa.sa_sigaction = on_fatal;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | (g_vm_ignores[s] ? 0 : SA_RESETHAND);

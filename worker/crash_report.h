@@ -6,11 +6,14 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace nifshim::worker {
 
 // `record` (in the window, may be null): where the VM reads the report.
-void crash_report_install(void* record, std::size_t record_size);
+// vm_ignored: the signals the VM ignores (bit s-1 for signal s), as the VM
+// says at spawn: a sanitizer's runtime replaces dispositions before main.
+void crash_report_install(void* record, std::size_t record_size, std::uint64_t vm_ignored);
 
 // Records a voluntary exit (exit/_exit/_Exit) unless a crash was recorded.
 void crash_report_exit(int status);

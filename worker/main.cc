@@ -4,6 +4,7 @@
 //   fd 5  the fd-passing socket   argv: nifshim-worker LIB WINDOW_BASE WINDOW_SIZE
 //                                       ARENA_BASE ARENA_SIZE CRASH_RECORD VM_STATE
 //                                       VM_LOCALE (setlocale(LC_ALL, NULL) in the VM)
+//                                       VM_SIGIGN (the signals the VM ignores, bit s-1)
 // and nothing else open but 0-2 (shim/worker_spawn.h).
 // It maps the window at the VM's address before anything else, then serves:
 // one thread per VM thread that calls the library, each on its own channel.
@@ -112,7 +113,7 @@ int main(int argc, char** argv) {
   using namespace nifshim;
   using namespace nifshim::worker;
   log_init_from_env();
-  if (argc != 9) {
+  if (argc != 10) {
     std::fprintf(stderr, "nifshim-worker is started by libnifshim.so, not by hand\n");
     return 64;
   }
@@ -142,7 +143,8 @@ int main(int argc, char** argv) {
     die("cannot set up the shared arena");
   g_worker.fdpass_fd = abi::kWorkerFdPassFd;
   auto* record = reinterpret_cast<void*>(arg_addr(argv[6]));
-  crash_report_install(in_window(record) ? record : nullptr, abi::kCrashRecordSize);
+  crash_report_install(in_window(record) ? record : nullptr, abi::kCrashRecordSize,
+                       std::strtoull(argv[9], nullptr, 0));
   auto* vm_state = reinterpret_cast<abi::VmState*>(arg_addr(argv[7]));
   g_worker.vm_state = in_window(vm_state) ? vm_state : nullptr;
   follow_vm_cwd();
