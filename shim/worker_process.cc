@@ -104,7 +104,28 @@ thread_local TlsChannel* t_last = nullptr;  // the entry thread_channel() found 
 
 bool worker_alive(void* w) { return static_cast<Worker*>(w)->alive(); }
 
+// ChannelInUse: nesting deeper than this is refused by the VM's stack long
+// before (each level is a NIF call and an enif call); past it, channels are
+// simply not marked, and never adopted while any is (t_busy_overflow).
+constexpr int kMaxNesting = 32;
+thread_local abi::Channel* t_busy[kMaxNesting];
+thread_local int t_nbusy = 0;
+
 }  // namespace
+
+ChannelInUse::ChannelInUse(abi::Channel* c) {
+  if (t_nbusy < kMaxNesting) t_busy[t_nbusy] = c;
+  ++t_nbusy;
+}
+
+ChannelInUse::~ChannelInUse() { --t_nbusy; }
+
+bool ChannelInUse::here(const abi::Channel* c) {
+  if (t_nbusy > kMaxNesting) return true;
+  for (int i = 0; i < t_nbusy; ++i)
+    if (t_busy[i] == c) return true;
+  return false;
+}
 
 Worker* Worker::start(const char* path, const char* name, Worker* previous, char* err,
                       std::size_t errlen) {
@@ -238,6 +259,11 @@ void Worker::kill_for_deadline(long ms) {
   if (deadline_killed_ms_.compare_exchange_strong(none, ms)) kill(pid_, SIGKILL);
 }
 
+void Worker::kill_for_protocol_error(unsigned kind) {
+  int none = -1;
+  if (protocol_error_.compare_exchange_strong(none, int(kind & 0xffff))) kill(pid_, SIGKILL);
+}
+
 void Worker::kill_on_demand() {
   if (!killed_on_demand_.exchange(true)) kill(pid_, SIGKILL);
 }
@@ -254,10 +280,10 @@ void Worker::reap() {
   real().thread_join(service_tid_, nullptr);  // it left its loop when the worker died
   real().thread_join(monitor_tid_, nullptr);  // it returned after recording the death
   std::lock_guard<std::mutex> g(mu_);
-  // Every waiter left when the channels were abandoned; a straggler would
-  // read a zero message and give up. The pages go back to the system.
-  for (abi::Channel* c : channels_)
-    g_shim.active_mapper()->advise(c, sizeof(abi::Channel), MADV_DONTNEED);
+  // on_death gave the channels' data pages back already. The first page
+  // stays as it is: a VM thread that has not yet woken from its wait on
+  // this worker must still find the turn word saying nobody's (kSideNone).
+  // Zeroed, it would read kSideVm, its turn, with a message of kind 0.
   if (ctl_fd_ >= 0) ::close(ctl_fd_);
   ctl_fd_ = -1;
   {
@@ -321,7 +347,8 @@ abi::Channel* Worker::thread_channel(std::uint64_t** top) {
   // per VM thread: only this thread ever used it, and it is here now.
   abi::Channel* c = nullptr;
   for (int i = 0; i < t_nchannels && c == nullptr; ++i)
-    if (t_channels[i].channel != nullptr && t_channels[i].worker != this && t_channels[i].worker->retired()) {
+    if (t_channels[i].channel != nullptr && t_channels[i].worker != this && t_channels[i].worker->retired() &&
+        !ChannelInUse::here(t_channels[i].channel)) {
       c = adopt_channel(t_channels[i].channel, abi::kSideVm);
       t_channels[i].channel = nullptr;  // the entry is free for tls_add
       t_channels[i].serial = 0;         // serials start at 1
@@ -466,6 +493,9 @@ void Worker::on_death(int code, int status) {
   } else if (code == CLD_KILLED || code == CLD_DUMPED) {
     signal_ = status;
     std::snprintf(death_, sizeof death_, "signal %d (SIG%s)", status, sigabbrev_np(status) ? sigabbrev_np(status) : "?");
+  } else if (int k = protocol_error_.load(); k >= 0) {
+    signal_ = SIGKILL;
+    std::snprintf(death_, sizeof death_, "killed: it broke the channel protocol (message %d)", k);
   } else if (killed_on_demand_.load()) {
     std::snprintf(death_, sizeof death_, "killed: restarted on demand (nifshim:restart/1)");
   } else if (long ms = deadline_killed_ms_.load(); ms > 0) {
@@ -525,8 +555,9 @@ void* Worker::service_main(void* self) {
   abi::Channel* c = w->service_;
   while (channel_wait(c, abi::kSideVm, kSpinNs, 1000, worker_alive, w)) {
     if (c->msg.kind != abi::Msg::kEnif) {
-      log_error("worker for %s: unexpected message %u on the service channel", w->name_,
+      log_error("worker for %s: unexpected message %u on the service channel: killed", w->name_,
                 static_cast<unsigned>(c->msg.kind));
+      w->kill_for_protocol_error(static_cast<unsigned>(c->msg.kind));
       break;
     }
     t->top = 0;

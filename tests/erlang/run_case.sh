@@ -325,6 +325,13 @@ case "$case_name" in
     isolation_case storm NIFSHIM_RESTARTS=1000000/1
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  crypto_storm)
+    # crypto's worker killed from outside 30 times while 8 callers keep state
+    # across calls (isolation_tests:crypto_storm/1); NIFSHIM_DIRECT as set.
+    NIFSHIM_RESTARTS=1000000/1 shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:crypto_storm(30).' \
+      || fail "exit $? (the VM died?)"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
   cycles)
     # ASan keeps freed memory in quarantine: RSS is looser there.
     rss_limit_kib=$((16 * 1024)); [ -n "${NIFSHIM_SANITIZER_PRELOAD:-}" ] && rss_limit_kib=$((128 * 1024))
