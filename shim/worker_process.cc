@@ -61,11 +61,26 @@ std::string worker_path() {
   return dir + "/../libexec/nifshim-worker";
 }
 
+// NIFSHIM_TEST_DIE_AT (worker/test_hooks.h) kills a worker at one protocol
+// point: only the first worker of a library gets it, so that its
+// replacement serves; a hook for the load point only the first restart's.
+bool test_hook_for(const char* entry, bool restart) {
+  const char* v = entry + std::strlen("NIFSHIM_TEST_DIE_AT=");
+  const char* point = std::strchr(v, ':');
+  const bool load = point != nullptr && std::strncmp(point + 1, "load:", 5) == 0;
+  static std::atomic<bool> restarted_once{false};
+  if (!load) return !restart;
+  return restart && !restarted_once.exchange(true);
+}
+
 // The worker gets beam.smp's environment without the preload.
-std::vector<char*> worker_env() {
+std::vector<char*> worker_env(bool restart) {
   std::vector<char*> env;
-  for (char** e = environ; e && *e; ++e)
-    if (std::strncmp(*e, "LD_PRELOAD=", 11) != 0) env.push_back(*e);
+  for (char** e = environ; e && *e; ++e) {
+    if (std::strncmp(*e, "LD_PRELOAD=", 11) == 0) continue;
+    if (std::strncmp(*e, "NIFSHIM_TEST_DIE_AT=", 20) == 0 && !test_hook_for(*e, restart)) continue;
+    env.push_back(*e);
+  }
   env.push_back(nullptr);
   return env;
 }
@@ -232,7 +247,7 @@ bool Worker::spawn(Worker* previous, char* err, std::size_t errlen) {
   std::snprintf(crash, sizeof crash, "%p", static_cast<void*>(crash_));
   std::snprintf(state, sizeof state, "%p", static_cast<void*>(g_shim.vm_state));
   char* argv[] = {const_cast<char*>("nifshim-worker"), name_, base, size, abase, asize, crash, state, nullptr};
-  std::vector<char*> env = worker_env();
+  std::vector<char*> env = worker_env(previous != nullptr);
   int r = posix_spawn(&pid_, exe.c_str(), &fa, &at, argv, env.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);

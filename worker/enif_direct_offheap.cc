@@ -25,6 +25,7 @@
 #include "export.h"
 #include "log.h"
 #include "term_layout.h"
+#include "test_hooks.h"
 #include "thread_role.h"
 #include "worker_state.h"
 
@@ -143,6 +144,7 @@ bool make_binary_here(ErlNifEnv* env, ErlNifBinary* bin, Term* out) {
     std::memcpy(p + 2, bin->data, bin->size);
   }
   write_procbin(p + small, oh, b);
+  test_die_point(DiePoint::kOffheap);
   *out = T::make_boxed(p);
   bin->ref_bin = nullptr;  // the term owns the binary now
   return true;
@@ -250,6 +252,7 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_resource(ErlNifEnv* env, void* 
     if (p == nullptr) return fwd::enif_make_resource(env, obj);
     reinterpret_cast<std::atomic<std::int64_t>*>(mb + T::kBinRefcAt)->fetch_add(1, std::memory_order_relaxed);
     write_magic_ref(p, oh, mb);
+    test_die_point(DiePoint::kOffheap);
     return T::make_boxed(p);
   }
   // Learning: the VM builds it; the worker compares.

@@ -4,7 +4,7 @@
 -module(isolation_tests).
 -export([nifshim_module/0, nifshim_without_shim/0, dead_upgrade/0, cpu_limit/0, worker_pid/1,
          global_scope/0, idle_workers/0, affinity_kept/0]).
--export([crypto_storm/1, storm_run/5, crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/2]).
+-export([crypto_storm/1, fault/2, crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/2]).
 -export([select_race/0, select_halt/0]).
 -export([restart_resources/0, restart_select/0, restart_limit/0, follows_cwd/0, only_in_worker/0, rebuilt_only_in_worker/0, rebuilt_with_preload/0, worker_cannot_start/0, killed_worker/0, compare/2, compare/3, crash/1]).
 
@@ -730,3 +730,49 @@ storm_run(aead, Key, IV, Aad, Parts) ->
     crypto:crypto_one_time_aead(aes_128_gcm, Key, binary:part(IV, 0, 12), Parts, Aad, true);
 storm_run(exor, _Key, _IV, _Aad, [P | _]) ->
     crypto:exor(P, binary:copy(<<16#5a>>, byte_size(P))).
+
+%% NIFSHIM_TEST_DIE_AT=crypto:Point:How (set by the driver): crypto's first
+%% worker stops (How = stop; the driver then kills it from outside) or
+%% crashes at that point of the channel protocol (worker/test_hooks.h).
+%% Point load: the first restart's worker dies while load runs. The VM
+%% lives; every call returns the right digest or raises a documented error;
+%% the next worker serves.
+fault(Point, How) ->
+    run(fun() ->
+        Want = binary:decode_hex(<<"BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD">>),
+        {module, crypto} = code:ensure_loaded(crypto),
+        [Pid1] = [P || #{name := "crypto", pid := P} <- nifshim:workers()],
+        Step = fun() ->
+                   R = try crypto:hash_final(crypto:hash_update(crypto:hash_update(crypto:hash_init(sha256), <<"a">>), <<"bc">>)) of
+                           Want -> ok;
+                           Other -> fail("~p/~p: a wrong digest ~p", [Point, How, Other])
+                       catch
+                           error:{nifshim, E, _} when E =:= worker_crashed; E =:= worker_unavailable;
+                                                      E =:= restart_failed -> E;
+                           error:badarg -> badarg;
+                           error:{badarg, _, _} -> badarg
+                       end,
+                   erlang:garbage_collect(),  % the states' destructors run
+                   R
+               end,
+        Gone = fun() -> [Pid1] =/= [P || #{name := "crypto", pid := P} <- nifshim:workers()] end,
+        Point =:= load andalso begin [ok = Step() || _ <- lists:seq(1, 5)], ok = nifshim:restart(crypto) end,
+        Outcomes = fault_steps(Step, Gone, 2000, []),
+        [fail("~p/~p: outcome ~p", [Point, How, O]) || O <- Outcomes, O =/= ok, O =/= worker_crashed,
+                                                     O =/= worker_unavailable, O =/= badarg,
+                                                     O =/= restart_failed orelse Point =/= load],
+        [ok = Step() || _ <- lists:seq(1, 20)],  % the next worker serves
+        [Pid2] = [P || #{name := "crypto", pid := P} <- nifshim:workers()],
+        Pid2 =/= Pid1 orelse fail("~p/~p: the worker did not die", [Point, How]),
+        Counts = lists:foldl(fun(O, M) -> maps:update_with(O, fun(C) -> C + 1 end, 1, M) end, #{}, Outcomes),
+        io:format("fault ~p/~p: the VM lives, outcomes ~w, then served by ~p~n", [Point, How, Counts, Pid2])
+    end).
+
+%% Steps until the first worker is gone and a step succeeded after that.
+fault_steps(_Step, _Gone, 0, _Acc) -> fail("the fault point was never reached", []);
+fault_steps(Step, Gone, N, Acc) ->
+    R = Step(),
+    case R =:= ok andalso Gone() of
+        true -> lists:reverse([R | Acc]);
+        false -> fault_steps(Step, Gone, N - 1, [R | Acc])
+    end.

@@ -332,6 +332,32 @@ case "$case_name" in
       || fail "exit $? (the VM died?)"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  faults)
+    # crypto's worker stopped (then killed from outside) or crashed at each
+    # point of the channel protocol (worker/test_hooks.h).
+    # A stopped worker is found among the VM's descendants and SIGKILLed.
+    descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
+    n=0
+    for point in call enif callback return offheap load; do
+      for how in stop crash; do
+        NIFSHIM_TEST_DIE_AT=crypto:$point:$how NIFSHIM_RESTARTS=1000000/1 shim_erl "$tmp/out" "$tmp/err" \
+          -eval "isolation_tests:fault($point, $how)." &
+        vm=$! killed=
+        while [ "$how" = stop ] && [ -z "$killed" ] && kill -0 "$vm" 2>/dev/null; do
+          for p in $(descendants "$vm"); do
+            if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = nif:crypto ] && \
+               [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" = T ]; then kill -9 "$p"; killed=$p; fi
+          done
+          sleep 0.05
+        done
+        wait "$vm" || fail "$point/$how: exit $?"
+        [ "$how" = crash ] || [ -n "$killed" ] || fail "$point/$how: the worker never stopped"
+        grep -q 'worker for crypto (pid [0-9]*) died' "$tmp/err" || fail "$point/$how: no death logged"
+        tail -n 1 "$tmp/out"; n=$((n + 1))
+      done
+    done
+    pass "$n fault points: the VM lived, callers got documented errors, the next worker served" ;;
+
   cycles)
     # ASan keeps freed memory in quarantine: RSS is looser there.
     rss_limit_kib=$((16 * 1024)); [ -n "${NIFSHIM_SANITIZER_PRELOAD:-}" ] && rss_limit_kib=$((128 * 1024))
