@@ -202,6 +202,8 @@ bool Worker::spawn(Worker* previous, char* err, std::size_t errlen) {
     std::snprintf(err, errlen, "nifshim: no room in the window for a %zu-byte worker arena", arena_size_);
     return false;
   }
+  // The worker's memory, not the VM's: out of beam.smp's core dumps.
+  m->advise(arena_, arena_size_, MADV_DONTDUMP);
   int ctl[2], fdp[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0 ||
       socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fdp) != 0) {

@@ -25,6 +25,7 @@ shim_erl() { local out=$1 err=$2; shift 2
 plain_erl() { local out=$1 err=$2; shift 2
   LD_PRELOAD="${NIFSHIM_SANITIZER_PRELOAD:-}" erl -noshell -pa "$ebin" "$@" >"$out" 2>"$err"; }
 
+descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
 show() { for f in "$@"; do case "$f" in *.bin) continue ;; esac; echo "--- $(basename "$f")"; cat "$f"; done; }
 pass() { echo "PASS $case_name: $*"; exit 0; }
 fail() { echo "FAIL $case_name: $*"; show "$tmp"/*; exit 1; }
@@ -336,7 +337,6 @@ case "$case_name" in
     # crypto's worker stopped (then killed from outside) or crashed at each
     # point of the channel protocol (worker/test_hooks.h).
     # A stopped worker is found among the VM's descendants and SIGKILLed.
-    descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
     n=0
     for point in call enif callback return offheap load; do
       for how in stop crash; do
@@ -357,6 +357,31 @@ case "$case_name" in
       done
     done
     pass "$n fault points: the VM lived, callers got documented errors, the next worker served" ;;
+
+  core_fits)
+    # A core of beam.smp (gcore honours MADV_DONTDUMP) holds the memory the
+    # VM uses, not the window's reservation: at most 2 x VmRSS + 256 MiB
+    # beyond beam.smp's own mappings, where the 8 GiB window would be dumped
+    # whole without the marks.
+    NIFSHIM_WINDOW_SIZE=8G NIFSHIM_WORKER_ARENA=256M shim_erl "$tmp/out" "$tmp/err" -eval \
+      '_ = crypto:hash(sha256, <<"x">>), B = [binary:copy(<<I>>, 1000000) || I <- lists:seq(1, 64)], io:format("ready~n"), receive after 100000 -> B end.' &
+    vm=$!
+    for _ in $(seq 300); do grep -q ready "$tmp/out" 2>/dev/null && break; sleep 0.1; done
+    beam=
+    for p in $(descendants "$vm") "$vm"; do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = beam.smp ] && beam=$p; done
+    [ -n "$beam" ] || { kill "$vm"; fail "no beam.smp"; }
+    rss_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$beam/status")
+    # What gcore dumps of beam.smp's own mappings (glibc's arena
+    # reservations...) is as natively: only the window's part is bounded.
+    other_kib=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {name = $6} /^Size:/ {size = $2}
+                     /^VmFlags:/ { if ($0 !~ / dd/ && name !~ /nifshim-window/) t += size } END {print t + 0}' "/proc/$beam/smaps")
+    gcore -o "$tmp/core" "$beam" >"$tmp/gcore.log" 2>&1; rc=$?
+    kill -9 "$beam"; wait "$vm" 2>/dev/null
+    [ $rc -eq 0 ] && [ -f "$tmp/core.$beam" ] || fail "gcore failed ($rc)"
+    core=$(stat -c %s "$tmp/core.$beam"); rm -f "$tmp/core.$beam"
+    limit=$(( (2 * rss_kib + 256 * 1024 + other_kib) * 1024 ))
+    [ "$core" -le "$limit" ] || fail "core $((core >> 20)) MiB for VmRSS $((rss_kib >> 10)) MiB, $((other_kib >> 10)) MiB outside the window (bound $((limit >> 20)) MiB)"
+    pass "core of beam.smp $((core >> 20)) MiB for VmRSS $((rss_kib >> 10)) MiB, $((other_kib >> 10)) MiB outside the window (bound $((limit >> 20)) MiB; window 8 GiB)" ;;
 
   cycles)
     # ASan keeps freed memory in quarantine: RSS is looser there.
