@@ -1,4 +1,31 @@
 // The VM side of a channel exchange; see vm_exchange.h.
+//
+// Maintainers' note: how each state of the protocol ends when the worker
+// dies (SIGKILL from outside, a crash, a deadline or protocol-error kill).
+// The monitor thread (worker_process.cc on_death) sets dead_, abandons every
+// channel (turn = kSideNone, futex woken) and gives back the data pages; the
+// first page, with the turn word, is never zeroed (zeroed, turn would read
+// kSideVm, "your turn", with a message of kind 0). Waiters ask alive() on
+// every wake, so each state ends in a result value:
+//
+// | state of the VM thread | how it ends |
+// |---|---|
+// | kCall posted, NIF running (direct heap lent) | wait fails -> worker_crashed; the env's hp stays; off-heap terms linked above it unlinked, their refs dropped (drop_unfinished_offheap) |
+// | serving a kEnif request (real enif_* running) | finishes, posts a kReply nobody reads; the next wait fails -> worker_crashed |
+// | a destructor nested in that request (call_callback) | its wait fails -> skipped (logged); the outer request finishes as above |
+// | kReturn read, next call not yet posted | the next call's ensure_worker restarts (reap, new generation, load, then publish) |
+// | restart: the new worker dies in load | restart_failed; the next call restarts again |
+// | kLoad / kCallback on a dead worker | call_load / call_callback return false (restart_failed, callback skipped) |
+// | an unexpected message kind | the worker is killed (kill_for_protocol_error) -> worker_crashed |
+// | deadline passed | killed; the caller waits for the death, then tidies the heap -> timeout |
+// | channel of a reaped worker | taken over only by its own VM thread, never while an exchange on it is on that thread's stack (ChannelInUse) |
+//
+// Objects of a dead generation: the generation moves before the new worker
+// starts, so they are refused by enif_get_resource and their callbacks skip
+// the NIF. In-place refcounts: the worker counts a resource's reference
+// before it links the term; a reference it kept and never released, or one
+// it counted and never linked, leaks (never freed early). Fault injection
+// for each state: worker/test_hooks.h, tests/erlang/run_case.sh faults.
 #include "vm_exchange.h"
 
 #include <csignal>
