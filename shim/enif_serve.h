@@ -4,6 +4,7 @@
 // enif_serve_custom.cc.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include <erl_nif.h>
@@ -26,6 +27,13 @@ void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top, ErlNifEnv* direc
 // reply_extra (slot[1]) and, for priv_probe_terms, the other slots.
 std::uint64_t serve_custom(Worker* w, abi::ApiId id, std::uint64_t* slot,
                            std::uint64_t* reply_extra);
+
+// Where ERTS's Process keeps its off-heap list (ErlOffHeap: first,
+// overhead), found by the VM itself in the term probe's process as the
+// worker finds it (worker/enif_direct_offheap.cc); 0 until the probe ran or
+// if it was not found. The worker links terms into that list only once it
+// has probed, so 0 means it never has.
+std::size_t proc_off_heap_offset();
 
 // The head of ERTS's ErlNifEnv (x86-64, OTP 18-28): the heap a NIF call
 // builds on. vm_exchange.cc reads and writes hp/hp_end of a call's env.

@@ -3,6 +3,7 @@
 // Slot layouts: abi/custom_abi.h.
 #include <erl_nif.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 
@@ -161,6 +162,24 @@ std::uint64_t select(Worker* w, abi::ApiId id, const std::uint64_t* s) {
 
 namespace {
 
+std::atomic<std::size_t> g_off_heap_at{0};
+
+// The probe env's phony process holds the probe's refc binary alone: its
+// off-heap list is the one word pair {that ProcBin, 100 / 8}.
+void find_off_heap(const unsigned char* proc, ERL_NIF_TERM refc_bin) {
+  constexpr std::size_t kScan = 2048;  // as the worker scans
+  const auto pb = refc_bin & ~std::uint64_t{3};
+  std::size_t found = 0;
+  int n = 0;
+  for (std::size_t at = 8; at + 16 <= kScan; at += 8) {
+    std::uint64_t w[2];
+    std::memcpy(w, proc + at, sizeof w);
+    if (w[0] == pb && w[1] == 100 / 8) found = at, ++n;
+  }
+  if (n == 1) g_off_heap_at.store(found, std::memory_order_release);
+  else log_error("the term probe's off-heap list was not found (%d candidates)", n);
+}
+
 // Terms built by the VM's own enif functions in an env that lives forever,
 // listed in enif_alloc memory (in the window): the worker checks its readers
 // and builders against them.
@@ -200,6 +219,7 @@ std::uint64_t probe_terms(std::uint64_t* extra) {
     for (int i = 0; i < 40; ++i) ks[i] = e.make_int(env, i + 1);
     e.make_map_from_arrays(env, ks, ks, 40, &a[kBigMap]);
     a[kEnvProc] = reinterpret_cast<ERL_NIF_TERM>(env_head(env)->proc);
+    find_off_heap(static_cast<const unsigned char*>(env_head(env)->proc), a[kRefcBin]);
     return a;
   }();
   *extra = t ? abi::probe::kCount : 0;
@@ -207,6 +227,8 @@ std::uint64_t probe_terms(std::uint64_t* extra) {
 }
 
 }  // namespace
+
+std::size_t proc_off_heap_offset() { return g_off_heap_at.load(std::memory_order_acquire); }
 
 std::uint64_t serve_custom(Worker* w, abi::ApiId id, std::uint64_t* s, std::uint64_t* extra) {
   NifLibrary* lib = w->owner();

@@ -296,13 +296,13 @@ const char* base_name(const char* path, char* out, std::size_t len) {
 
 }  // namespace
 
-bool start_and_load(NifLibrary* lib, Worker* previous, abi::LoadBuffer** out, char* err,
+bool start_and_load(NifLibrary* lib, Worker* previous, Worker** started, abi::LoadBuffer** out, char* err,
                     std::size_t errlen) {
   *out = nullptr;
-  lib->worker = Worker::start(lib->path, lib->name, previous, err, errlen);
-  if (lib->worker == nullptr) return false;
-  lib->worker->set_owner(lib);
-  lib->worker->set_report_library(lib->path);
+  Worker* w = *started = Worker::start(lib->path, lib->name, previous, err, errlen);
+  if (w == nullptr) return false;
+  w->set_owner(lib);
+  w->set_report_library(lib->path);
   void* mem = g_shim.active_mapper()->map(kLoadBufferSize, PROT_READ | PROT_WRITE, 0);
   if (mem == MAP_FAILED) {
     std::snprintf(err, errlen, "nifshim: no room in the window for the load buffer");
@@ -311,9 +311,9 @@ bool start_and_load(NifLibrary* lib, Worker* previous, abi::LoadBuffer** out, ch
   auto* buf = static_cast<abi::LoadBuffer*>(mem);
   std::snprintf(buf->path, sizeof buf->path, "%s", lib->path);
   *out = buf;
-  if (!lib->worker->load(buf, kLoadBufferSize)) {
+  if (!w->load(buf, kLoadBufferSize)) {
     std::snprintf(err, errlen, "nifshim: the worker for %s died while loading it: %s", lib->path,
-                  lib->worker->death());
+                  w->death());
     return false;
   }
   return true;
@@ -347,7 +347,7 @@ NifLibrary* open_isolated(const char* path, bool with_stub, char* err, std::size
   lib->deadline_ms = policy_deadline_ms(path, false);
   lib->dirty_deadline_ms = policy_deadline_ms(path, true);
   abi::LoadBuffer* buf = nullptr;
-  bool answered = start_and_load(lib, nullptr, &buf, err, errlen);
+  bool answered = start_and_load(lib, nullptr, &lib->worker, &buf, err, errlen);
   if (lib->worker == nullptr) return nullptr;
   abi::LoadStatus status = buf ? buf->status : abi::LoadStatus::kDlopenFailed;
   if (!answered) {

@@ -87,8 +87,9 @@ struct NifLibrary {
 bool ensure_worker(NifLibrary* lib, ErlNifEnv* env, const char* fname, ERL_NIF_TERM* error);
 
 // Starts a worker for lib (reusing `previous`'s arena and crash record if
-// given) and loads the library in it; fills *buf. false with err set.
-bool start_and_load(NifLibrary* lib, Worker* previous, abi::LoadBuffer** buf, char* err,
+// given) and loads the library in it; fills *buf and *started (the worker,
+// if one started; not yet lib->worker). false with err set.
+bool start_and_load(NifLibrary* lib, Worker* previous, Worker** started, abi::LoadBuffer** buf, char* err,
                     std::size_t errlen);
 void free_load_buffer(abi::LoadBuffer* buf);
 

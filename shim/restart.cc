@@ -47,6 +47,10 @@ double now_s() {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+// lib->worker is published once the new worker has loaded and run load
+// (release), and read without the lock on every call (acquire).
+Worker* current(NifLibrary* lib) { return __atomic_load_n(&lib->worker, __ATOMIC_ACQUIRE); }
+
 }  // namespace
 
 void restart_policy(int* max, double* seconds) {
@@ -55,9 +59,9 @@ void restart_policy(int* max, double* seconds) {
 }
 
 bool ensure_worker(NifLibrary* lib, ErlNifEnv* env, const char* fname, ERL_NIF_TERM* error) {
-  if (lib->worker->alive()) return true;
+  if (current(lib)->alive()) return true;
   std::lock_guard<std::mutex> g(lib->restart_mu);
-  if (lib->worker->alive()) return true;  // another caller restarted it
+  if (current(lib)->alive()) return true;  // another caller restarted it
   Worker* dead = lib->worker;
   dead->reap();
   ++lib->crashes;
@@ -76,36 +80,42 @@ bool ensure_worker(NifLibrary* lib, ErlNifEnv* env, const char* fname, ERL_NIF_T
   }
   times.push_back(now);
 
+  // A new generation before the new worker exists: from now on the dead
+  // worker's objects are refused (resource_owner_if_current) and its
+  // continuations raise worker_restarted, and what load allocates is the
+  // new worker's. Callers see the new worker only once load has run.
+  lib->generation.fetch_add(1);
+  {
+    std::lock_guard<std::mutex> s(lib->mu);
+    lib->scheduled.clear();  // the old worker's continuations stay bound to their generation
+  }
   char err[1024] = "";
   abi::LoadBuffer* buf = nullptr;
-  bool loaded = start_and_load(lib, dead, &buf, err, sizeof err);
+  Worker* fresh = nullptr;
+  bool loaded = start_and_load(lib, dead, &fresh, &buf, err, sizeof err);
   if (loaded && !same_library(lib, buf)) {
     std::snprintf(err, sizeof err, "nifshim: the library changed on disk since it was loaded");
     loaded = false;
   }
   free_load_buffer(buf);
-  if (!loaded || lib->worker == nullptr) {
-    if (lib->worker == nullptr) lib->worker = dead;  // keep a (dead) worker to report on
+  if (!loaded || fresh == nullptr) {
+    if (fresh != nullptr) __atomic_store_n(&lib->worker, fresh, __ATOMIC_RELEASE);  // to report on
     *error = raise_error(env, "restart_failed",
                          {err_string("library", lib->path), err_atom("function", fname), err_string("reason", err)});
     return false;
-  }
-  lib->generation.fetch_add(1);
-  {
-    std::lock_guard<std::mutex> s(lib->mu);
-    lib->scheduled.clear();  // the old worker's continuations stay bound to their generation
   }
   if (lib->entry.load != nullptr) {
     // load runs again, in the caller's env: resource types are rebound, not created.
     std::uint64_t in[3] = {reinterpret_cast<std::uint64_t>(env), 0, lib->load_info};
     std::uint64_t out[3] = {};
     lib->restarting = true;
-    bool ran = call_load(lib->worker, abi::LoadKind::kLoad, in, 3, out);
+    bool ran = call_load(fresh, abi::LoadKind::kLoad, in, 3, out);
     lib->restarting = false;
     if (!ran || out[0] != 0) {
+      __atomic_store_n(&lib->worker, fresh, __ATOMIC_RELEASE);
       *error = raise_error(env, "restart_failed",
                            {err_string("library", lib->path), err_atom("function", fname),
-                            err_string("reason", ran ? "load returned an error" : lib->worker->death())});
+                            err_string("reason", ran ? "load returned an error" : fresh->death())});
       return false;
     }
     lib->priv = reinterpret_cast<void*>(out[1]);
@@ -114,7 +124,8 @@ bool ensure_worker(NifLibrary* lib, ErlNifEnv* env, const char* fname, ERL_NIF_T
   }
   lib->priv_overridden = true;
   ++lib->restarts;
-  log_error("worker for %s restarted (pid %d, restart %u)", lib->name, lib->worker->pid(), lib->restarts);
+  __atomic_store_n(&lib->worker, fresh, __ATOMIC_RELEASE);
+  log_error("worker for %s restarted (pid %d, restart %u)", lib->name, fresh->pid(), lib->restarts);
   return true;
 }
 

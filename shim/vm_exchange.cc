@@ -1,4 +1,31 @@
 // The VM side of a channel exchange; see vm_exchange.h.
+//
+// Maintainers' note: how each state of the protocol ends when the worker
+// dies (SIGKILL from outside, a crash, a deadline or protocol-error kill).
+// The monitor thread (worker_process.cc on_death) sets dead_, abandons every
+// channel (turn = kSideNone, futex woken) and gives back the data pages; the
+// first page, with the turn word, is never zeroed (zeroed, turn would read
+// kSideVm, "your turn", with a message of kind 0). Waiters ask alive() on
+// every wake, so each state ends in a result value:
+//
+// | state of the VM thread | how it ends |
+// |---|---|
+// | kCall posted, NIF running (direct heap lent) | wait fails -> worker_crashed; the env's hp stays; off-heap terms linked above it unlinked, their refs dropped (drop_unfinished_offheap) |
+// | serving a kEnif request (real enif_* running) | finishes, posts a kReply nobody reads; the next wait fails -> worker_crashed |
+// | a destructor nested in that request (call_callback) | its wait fails -> skipped (logged); the outer request finishes as above |
+// | kReturn read, next call not yet posted | the next call's ensure_worker restarts (reap, new generation, load, then publish) |
+// | restart: the new worker dies in load | restart_failed; the next call restarts again |
+// | kLoad / kCallback on a dead worker | call_load / call_callback return false (restart_failed, callback skipped) |
+// | an unexpected message kind | the worker is killed (kill_for_protocol_error) -> worker_crashed |
+// | deadline passed | killed; the caller waits for the death, then tidies the heap -> timeout |
+// | channel of a reaped worker | taken over only by its own VM thread, never while an exchange on it is on that thread's stack (ChannelInUse) |
+//
+// Objects of a dead generation: the generation moves before the new worker
+// starts, so they are refused by enif_get_resource and their callbacks skip
+// the NIF. In-place refcounts: the worker counts a resource's reference
+// before it links the term; a reference it kept and never released, or one
+// it counted and never linked, leaks (never freed early). Fault injection
+// for each state: worker/test_hooks.h, tests/erlang/run_case.sh faults.
 #include "vm_exchange.h"
 
 #include <csignal>
@@ -16,6 +43,7 @@
 #include "log.h"
 #include "nif_library.h"
 #include "real_enif.h"
+#include "term_layout.h"
 #include "worker_process.h"
 
 namespace nifshim {
@@ -56,6 +84,7 @@ bool still_waiting(void* arg) {
 // (*expired then says which).
 bool exchange(Worker* w, abi::Channel* c, std::uint64_t* top, long deadline_ms = 0,
               bool* expired = nullptr, ErlNifEnv* direct_env = nullptr) {
+  ChannelInUse in_use(c);
   Wait d{w, deadline_ms > 0 ? now_ns() + std::uint64_t(deadline_ms) * 1000000u : 0, deadline_ms};
   const int check_ms = deadline_ms > 0 && deadline_ms < kCheckMs ? int(deadline_ms) : kCheckMs;
   channel_post(c, abi::kSideWorker);
@@ -67,7 +96,9 @@ bool exchange(Worker* w, abi::Channel* c, std::uint64_t* top, long deadline_ms =
     abi::Msg k = c->msg.kind;
     if (k == abi::Msg::kReturn) return true;
     if (k != abi::Msg::kEnif) {
-      log_error("worker for %s: protocol error (message %u)", w->name(), static_cast<unsigned>(k));
+      // Nothing the worker says is trusted after this: it is killed.
+      log_error("worker for %s: protocol error (message %u): killed", w->name(), static_cast<unsigned>(k));
+      w->kill_for_protocol_error(static_cast<unsigned>(k));
       return false;
     }
     serve_enif(w, c, top, direct_env);
@@ -85,6 +116,45 @@ bool direct_heap_enabled() {
     return v == nullptr || std::strcmp(v, "0") != 0;
   }();
   return on && !copy_mode();
+}
+
+// A direct call that got no answer (its worker died, or was killed at its
+// deadline): the worker may have built terms on the lent heap above the
+// env's hp, the last place it reported, and linked ProcBins and magic
+// references of them into the process's off-heap list (the list's head is
+// in the Process, which ERTS walks at every GC). The env's hp stays where it
+// was, so what the raise builds next overwrites them: each is unlinked
+// first, and the reference it held on its binary dropped (a resource's
+// then skips its destructor: its worker is gone). Everything the worker
+// linked since its last report lies in [hp, hp_end) and, the list being
+// LIFO, at its head. The worker links an entry only once it is complete,
+// and counts the reference first (worker/enif_direct_offheap.cc): a death
+// between the two leaks that one binary, never frees it early.
+void drop_unfinished_offheap(ErlNifEnv* env) {
+  const std::size_t at = proc_off_heap_offset();
+  EnvHead* head = env_head(env);
+  if (at == 0 || head->proc == nullptr || head->hp == nullptr) return;
+  auto* first = reinterpret_cast<std::uint64_t*>(static_cast<unsigned char*>(head->proc) + at);
+  const auto lo = reinterpret_cast<std::uint64_t>(head->hp), hi = reinterpret_cast<std::uint64_t>(head->hp_end);
+  namespace T = abi::term;
+  auto release = reinterpret_cast<decltype(&enif_release_binary)>(real_enif_fn(abi::ApiId::enif_release_binary));
+  int dropped = 0;
+  while (*first >= lo && *first < hi && *first + 3 * sizeof(std::uint64_t) <= hi) {
+    auto* e = reinterpret_cast<std::uint64_t*>(*first);
+    *first = e[2];  // erl_off_heap_header: thing_word, size, next
+    void* bin = nullptr;
+    if (e[0] == T::kProcBinHeader && reinterpret_cast<std::uint64_t>(e + T::kProcBinWords) <= hi)
+      bin = reinterpret_cast<void*>(e[T::kProcBinVal]);
+    else if (e[0] == T::kRefThingHeader)
+      bin = reinterpret_cast<void*>(e[1]);
+    if (bin != nullptr) {
+      ErlNifBinary b{};
+      b.ref_bin = bin;
+      release(&b);
+    }
+    ++dropped;
+  }
+  if (dropped > 0) log_debug("a dead worker's %d unfinished off-heap terms unlinked", dropped);
 }
 
 // The fields of a crash, for the exception and the logger report alike.
@@ -119,7 +189,7 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   lib->calls.fetch_add(1, std::memory_order_relaxed);
   ERL_NIF_TERM restart_error;
   if (!ensure_worker(lib, env, fname, &restart_error)) return restart_error;
-  Worker* w = lib->worker;
+  Worker* w = __atomic_load_n(&lib->worker, __ATOMIC_ACQUIRE);  // published by a restart
   std::uint64_t* top = nullptr;
   abi::Channel* c = w->alive() ? w->thread_channel(&top) : nullptr;
   if (c == nullptr)
@@ -179,10 +249,12 @@ ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlN
   }
   if (copy_mode()) copy_env_done(env);
   if (!answered) {
+    // The worker is dead or being killed (deadline, protocol error): let its
+    // death land before this process calls again, and before its heap is
+    // tidied (bounded; SIGKILL takes effect in milliseconds).
+    for (int i = 0; i < 2000 && w->alive(); ++i) usleep(1000);
+    if (direct && !w->alive()) drop_unfinished_offheap(env);
     if (expired) {
-      // The worker is being killed: let its death land before this process
-      // calls again (bounded; SIGKILL takes effect in milliseconds).
-      for (int i = 0; i < 2000 && w->alive(); ++i) usleep(1000);
       return raise_error(env, "timeout", {err_string("library", lib->path), err_atom("function", fname),
                                           err_int("deadline_ms", deadline), err_int("pid", w->pid())});
     }

@@ -79,6 +79,8 @@ int window_create(std::size_t size, std::uintptr_t preferred_base, std::size_t a
     *why = "reserving the address range";
     return r;
   }
+  // Out of core dumps until handed out (window_mapper.cc set_dump).
+  raw::madvise(reinterpret_cast<void*>(base), size, MADV_DONTDUMP);
   *out = Window{fd, base, size};
   return 0;
 }
@@ -91,6 +93,9 @@ int window_attach(int fd, std::uintptr_t base, std::size_t size, Window* out) {
     raw::munmap(p, size);
     return -EEXIST;
   }
+  // A worker's core holds its own memory, not the VM's (worker/main.cc
+  // marks its serving threads' stacks for dumping).
+  raw::madvise(p, size, MADV_DONTDUMP);
   *out = Window{fd, base, size};
   return 0;
 }

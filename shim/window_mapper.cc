@@ -37,6 +37,21 @@ bool system_has_swap() {
 
 void ignore_range(void*, std::uintptr_t, std::size_t) {}
 
+// Core dumps: a MAP_SHARED memfd mapping is dumped whole (the kernel's
+// ANON_SHARED filter bit), even PROT_NONE, and reading its holes to write
+// the core allocates their pages. So the window is reserved MADV_DONTDUMP
+// (window.cc) and only what the VM holds is marked for dumping: a range is
+// DODUMP from the moment it is handed out until it is released (free and
+// kept ranges hold no VM memory). The flag changes where the protection
+// changes anyway, so the vmas split at no new boundaries, except kept
+// ranges, which stay read-write beside mappings in use. A PROT_NONE mapping
+// (a reservation: the literal area's 1 GiB) stays out; the parts committed
+// with MAP_FIXED come in. mprotect is not interposed: memory a reservation
+// gained by mprotect alone would be missing from a core.
+void set_dump(std::uintptr_t a, std::size_t len, bool dump) {
+  raw::madvise(as_ptr(a), len, dump ? MADV_DODUMP : MADV_DONTDUMP);
+}
+
 }  // namespace
 
 std::uint64_t monotonic_ns() {
@@ -129,6 +144,7 @@ void* WindowMapper::map_aligned(std::size_t len, std::size_t align, int prot) {
     release_locked(a, len);
     return fail(e);
   }
+  if (prot != PROT_NONE) set_dump(a, len, true);
   return as_ptr(a);
 }
 
@@ -206,6 +222,7 @@ void* WindowMapper::map_fixed(void* addr, std::size_t len, int prot, int flags) 
   int r = window_discard(w_, a, len);
   if (r != 0) return fail(-r);
   if (raw::mprotect(addr, len, prot) != 0) return MAP_FAILED;
+  if (prot != PROT_NONE) set_dump(a, len, true);
   return addr;
 }
 
@@ -219,6 +236,7 @@ int WindowMapper::release_locked(std::uintptr_t a, std::size_t len) {
   // segment cache). They lose access when they are punched (punch()).
   const bool keep = kept_->max_bytes() != 0;
   if (raw::mprotect(as_ptr(a), len, keep ? PROT_READ | PROT_WRITE : PROT_NONE) != 0) return -1;
+  set_dump(a, len, false);
   stats_.freed_bytes += len;
   if (kept_->max_bytes() == 0) {
     int r = window_discard(w_, a, len);
@@ -321,6 +339,7 @@ void* WindowMapper::remap(void* old, std::size_t old_len, std::size_t new_len, i
       release_locked(o + old_len, grow);
       return fail(e);
     }
+    set_dump(o + old_len, grow, true);
     return old;
   }
   if (!(flags & MREMAP_MAYMOVE)) return fail(ENOMEM);

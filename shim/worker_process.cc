@@ -62,11 +62,26 @@ std::string worker_path() {
   return dir + "/../libexec/nifshim-worker";
 }
 
+// NIFSHIM_TEST_DIE_AT (worker/test_hooks.h) kills a worker at one protocol
+// point: only the first worker of a library gets it, so that its
+// replacement serves; a hook for the load point only the first restart's.
+bool test_hook_for(const char* entry, bool restart) {
+  const char* v = entry + std::strlen("NIFSHIM_TEST_DIE_AT=");
+  const char* point = std::strchr(v, ':');
+  const bool load = point != nullptr && std::strncmp(point + 1, "load:", 5) == 0;
+  static std::atomic<bool> restarted_once{false};
+  if (!load) return !restart;
+  return restart && !restarted_once.exchange(true);
+}
+
 // The worker gets beam.smp's environment without the preload.
-std::vector<char*> worker_env() {
+std::vector<char*> worker_env(bool restart) {
   std::vector<char*> env;
-  for (char** e = environ; e && *e; ++e)
-    if (std::strncmp(*e, "LD_PRELOAD=", 11) != 0) env.push_back(*e);
+  for (char** e = environ; e && *e; ++e) {
+    if (std::strncmp(*e, "LD_PRELOAD=", 11) == 0) continue;
+    if (std::strncmp(*e, "NIFSHIM_TEST_DIE_AT=", 20) == 0 && !test_hook_for(*e, restart)) continue;
+    env.push_back(*e);
+  }
   env.push_back(nullptr);
   return env;
 }
@@ -129,7 +144,28 @@ thread_local TlsChannel* t_last = nullptr;  // the entry thread_channel() found 
 
 bool worker_alive(void* w) { return static_cast<Worker*>(w)->alive(); }
 
+// ChannelInUse: nesting deeper than this is refused by the VM's stack long
+// before (each level is a NIF call and an enif call); past it, channels are
+// simply not marked, and never adopted while any is (t_busy_overflow).
+constexpr int kMaxNesting = 32;
+thread_local abi::Channel* t_busy[kMaxNesting];
+thread_local int t_nbusy = 0;
+
 }  // namespace
+
+ChannelInUse::ChannelInUse(abi::Channel* c) {
+  if (t_nbusy < kMaxNesting) t_busy[t_nbusy] = c;
+  ++t_nbusy;
+}
+
+ChannelInUse::~ChannelInUse() { --t_nbusy; }
+
+bool ChannelInUse::here(const abi::Channel* c) {
+  if (t_nbusy > kMaxNesting) return true;
+  for (int i = 0; i < t_nbusy; ++i)
+    if (t_busy[i] == c) return true;
+  return false;
+}
 
 Worker* Worker::start(const char* path, const char* name, Worker* previous, char* err,
                       std::size_t errlen) {
@@ -191,6 +227,8 @@ bool Worker::spawn(Worker* previous, char* err, std::size_t errlen) {
     std::snprintf(err, errlen, "nifshim: no room in the window for a %zu-byte worker arena", arena_size_);
     return false;
   }
+  // The worker's memory, not the VM's: out of beam.smp's core dumps.
+  m->advise(arena_, arena_size_, MADV_DONTDUMP);
   int ctl[2], fdp[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0 ||
       socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fdp) != 0) {
@@ -235,7 +273,7 @@ bool Worker::spawn(Worker* previous, char* err, std::size_t errlen) {
   std::snprintf(sigign, sizeof sigign, "%#llx", ignored);
   char* argv[] = {const_cast<char*>("nifshim-worker"), name_, base, size, abase, asize, crash, state,
                   vm_locale.data(), sigign, nullptr};
-  std::vector<char*> env = worker_env();
+  std::vector<char*> env = worker_env(previous != nullptr);
   oom_kills_at_start_ = cgroup_oom_kills();
   SpawnRequest req{exe.c_str(), argv, env.data(), {src[0], src[1], src[2]}};
   Spawned child = spawn_worker_process(req);
@@ -259,6 +297,11 @@ void Worker::kill_for_deadline(long ms) {
   if (deadline_killed_ms_.compare_exchange_strong(none, ms)) kill(pid_, SIGKILL);
 }
 
+void Worker::kill_for_protocol_error(unsigned kind) {
+  int none = -1;
+  if (protocol_error_.compare_exchange_strong(none, int(kind & 0xffff))) kill(pid_, SIGKILL);
+}
+
 void Worker::kill_on_demand() {
   if (!killed_on_demand_.exchange(true)) kill(pid_, SIGKILL);
 }
@@ -275,10 +318,10 @@ void Worker::reap() {
   real().thread_join(service_tid_, nullptr);  // it left its loop when the worker died
   real().thread_join(monitor_tid_, nullptr);  // it returned after recording the death
   std::lock_guard<std::mutex> g(mu_);
-  // Every waiter left when the channels were abandoned; a straggler would
-  // read a zero message and give up. The pages go back to the system.
-  for (abi::Channel* c : channels_)
-    g_shim.active_mapper()->advise(c, sizeof(abi::Channel), MADV_DONTNEED);
+  // on_death gave the channels' data pages back already. The first page
+  // stays as it is: a VM thread that has not yet woken from its wait on
+  // this worker must still find the turn word saying nobody's (kSideNone).
+  // Zeroed, it would read kSideVm, its turn, with a message of kind 0.
   if (ctl_fd_ >= 0) ::close(ctl_fd_);
   ctl_fd_ = -1;
   {
@@ -342,7 +385,8 @@ abi::Channel* Worker::thread_channel(std::uint64_t** top) {
   // per VM thread: only this thread ever used it, and it is here now.
   abi::Channel* c = nullptr;
   for (int i = 0; i < t_nchannels && c == nullptr; ++i)
-    if (t_channels[i].channel != nullptr && t_channels[i].worker != this && t_channels[i].worker->retired()) {
+    if (t_channels[i].channel != nullptr && t_channels[i].worker != this && t_channels[i].worker->retired() &&
+        !ChannelInUse::here(t_channels[i].channel)) {
       c = adopt_channel(t_channels[i].channel, abi::kSideVm);
       t_channels[i].channel = nullptr;  // the entry is free for tls_add
       t_channels[i].serial = 0;         // serials start at 1
@@ -493,6 +537,9 @@ void Worker::on_death(int code, int status) {
   } else if (code == CLD_EXITED) {
     exit_status_ = status;
     std::snprintf(death_, sizeof death_, "exit status %d", status);
+  } else if (int k = protocol_error_.load(); k >= 0 && (!killed || status == SIGKILL)) {
+    signal_ = SIGKILL;
+    std::snprintf(death_, sizeof death_, "killed: it broke the channel protocol (message %d)", k);
   } else if (killed_on_demand_.load() && (!killed || status == SIGKILL)) {
     std::snprintf(death_, sizeof death_, "killed: restarted on demand (nifshim:restart/1)");
   } else if (long ms = deadline_killed_ms_.load(); ms > 0 && (!killed || status == SIGKILL)) {
@@ -565,8 +612,9 @@ void* Worker::service_main(void* self) {
   abi::Channel* c = w->service_;
   while (channel_wait(c, abi::kSideVm, kSpinNs, 1000, worker_alive, w)) {
     if (c->msg.kind != abi::Msg::kEnif) {
-      log_error("worker for %s: unexpected message %u on the service channel", w->name_,
+      log_error("worker for %s: unexpected message %u on the service channel: killed", w->name_,
                 static_cast<unsigned>(c->msg.kind));
+      w->kill_for_protocol_error(static_cast<unsigned>(c->msg.kind));
       break;
     }
     t->top = 0;

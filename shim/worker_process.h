@@ -21,6 +21,21 @@
 
 namespace nifshim {
 
+// The channels the calling VM thread is exchanging on now, innermost last
+// (an exchange nests inside the serving of another's request: a destructor
+// the VM runs inside enif_release_resource calls its worker). A channel in
+// use is never taken over by a later worker (Worker::thread_channel), even
+// when its worker has died and been reaped meanwhile: the outer exchange
+// still writes its reply there. RAII, one per exchange.
+class ChannelInUse {
+ public:
+  explicit ChannelInUse(abi::Channel* c);
+  ~ChannelInUse();
+  ChannelInUse(const ChannelInUse&) = delete;
+  ChannelInUse& operator=(const ChannelInUse&) = delete;
+  static bool here(const abi::Channel* c);
+};
+
 class Worker {
  public:
   // Spawns a worker for the library at `path` (`name`: its base name) and
@@ -44,6 +59,9 @@ class Worker {
   void reap();
   // A call overran its deadline: the worker is killed (SIGKILL).
   void kill_for_deadline(long ms);
+  // It sent a message the VM did not expect: killed (SIGKILL), its channels
+  // are not trusted again.
+  void kill_for_protocol_error(unsigned kind);
   // nifshim:restart/1: the worker is killed so the next call starts afresh.
   void kill_on_demand();
   long uptime_ms() const;
@@ -126,6 +144,7 @@ class Worker {
   std::atomic<long> deadline_killed_ms_{0};
   std::atomic<bool> killed_on_demand_{false};
   long oom_kills_at_start_ = -1;  // the cgroup's OOM kill count when it started
+  std::atomic<int> protocol_error_{-1};  // the unexpected message's kind
   static constexpr int kMaxInflight = 64;
   std::atomic<const char*> inflight_[kMaxInflight] = {};
   std::atomic<int> next_slot_{0};

@@ -25,6 +25,7 @@
 #include "export.h"
 #include "log.h"
 #include "term_layout.h"
+#include "test_hooks.h"
 #include "thread_role.h"
 #include "worker_state.h"
 
@@ -94,6 +95,9 @@ void write_procbin(Term* pb, OffHeap* oh, const unsigned char* b) {
   pb[T::kProcBinVal] = reinterpret_cast<Term>(b);
   pb[T::kProcBinBytes] = reinterpret_cast<Term>(b + T::kBinOrigBytesAt);
   pb[T::kProcBinFlags] = simulated_mismatch() ? 1 : 0;
+  // Complete before it is linked, in program order too: a worker killed
+  // here leaves the VM a list it can walk (vm_exchange.cc drop_unfinished_offheap).
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   oh->first = reinterpret_cast<Term>(pb);
   oh->overhead += orig_size / sizeof(Term);
 }
@@ -140,6 +144,7 @@ bool make_binary_here(ErlNifEnv* env, ErlNifBinary* bin, Term* out) {
     std::memcpy(p + 2, bin->data, bin->size);
   }
   write_procbin(p + small, oh, b);
+  test_die_point(DiePoint::kOffheap);
   *out = T::make_boxed(p);
   bin->ref_bin = nullptr;  // the term owns the binary now
   return true;
@@ -171,11 +176,14 @@ Term make_binary_learning(ErlNifEnv* env, ErlNifBinary* bin) {
 }
 
 // A magic reference to resource binary mb at p, linked first into `oh`
-// (write_magic_ref_thing, then erts_refc_inc and OH_OVERHEAD).
+// (write_magic_ref_thing, then erts_refc_inc and OH_OVERHEAD). The caller
+// counts the reference before: a linked entry always holds one, which the VM
+// drops if the worker dies before it reports the term.
 void write_magic_ref(Term* p, OffHeap* oh, unsigned char* mb) {
   p[0] = T::kRefThingHeader + (simulated_mismatch() ? Term{1} << T::kHeaderArityOffset : 0);
   p[1] = reinterpret_cast<Term>(mb);
   p[2] = oh->first;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // complete before linked (write_procbin)
   oh->first = reinterpret_cast<Term>(p);
   oh->overhead += word_at(mb, T::kBinOrigSizeAt) / sizeof(Term);
 }
@@ -242,8 +250,9 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_resource(ErlNifEnv* env, void* 
     OffHeap* oh = off_heap_with_heap(env);
     Term* p = oh ? direct_heap(env, T::kMagicRefWords) : nullptr;
     if (p == nullptr) return fwd::enif_make_resource(env, obj);
-    write_magic_ref(p, oh, mb);
     reinterpret_cast<std::atomic<std::int64_t>*>(mb + T::kBinRefcAt)->fetch_add(1, std::memory_order_relaxed);
+    write_magic_ref(p, oh, mb);
+    test_die_point(DiePoint::kOffheap);
     return T::make_boxed(p);
   }
   // Learning: the VM builds it; the worker compares.

@@ -66,6 +66,9 @@ int start_serving_thread(abi::Channel* c) {
   if (mem == nullptr) return ENOMEM;
   auto lo = (reinterpret_cast<std::uintptr_t>(mem) + kPage - 1) & ~(kPage - 1);
   mprotect(reinterpret_cast<void*>(lo), kPage, PROT_NONE);  // never freed: threads live as long as the worker
+  // The window is out of this process's core dumps (window_attach); a
+  // worker's core still needs its threads' stacks to show a backtrace.
+  madvise(reinterpret_cast<void*>(lo + kPage), kStackSize, MADV_DODUMP);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

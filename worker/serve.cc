@@ -13,8 +13,9 @@
 #include "enif_direct.h"
 #include "hosted_library.h"
 #include "local_alloc.h"
-#include "resource_abi.h"
 #include "log.h"
+#include "resource_abi.h"
+#include "test_hooks.h"
 #include "thread_role.h"
 #include "vm_request.h"
 #include "worker_state.h"
@@ -179,9 +180,18 @@ void serve_vm_message(abi::Channel* c) {
   // message's first cache line.
   const int nout = m.kind == abi::Msg::kLoad ? 3 : 1;
   switch (m.kind) {
-    case abi::Msg::kCall: run_call(c, out); break;
-    case abi::Msg::kCallback: run_callback(m); break;
-    case abi::Msg::kLoad: run_load(m, out); break;
+    case abi::Msg::kCall:
+      test_die_point(DiePoint::kCall);
+      run_call(c, out);
+      break;
+    case abi::Msg::kCallback:
+      test_die_point(DiePoint::kCallback);
+      run_callback(m);
+      break;
+    case abi::Msg::kLoad:
+      test_die_point(DiePoint::kLoad);
+      run_load(m, out);
+      break;
     default:
       log_error("worker: unexpected message %u from the VM", static_cast<unsigned>(m.kind));
       std::abort();
@@ -193,6 +203,7 @@ void serve_vm_message(abi::Channel* c) {
   m.api = call && r.hp != 0 ? 1 : 0;
   if (m.api) m.hp = r.hp;
   channel_post(c, abi::kSideVm);
+  test_die_point(DiePoint::kReturn);
 }
 
 }  // namespace nifshim::worker

@@ -7,6 +7,7 @@
 #include "channel.h"
 #include "local_alloc.h"
 #include "log.h"
+#include "test_hooks.h"
 #include "thread_role.h"
 #include "worker_state.h"
 
@@ -95,6 +96,7 @@ std::uint64_t VmRequest::send() {
   const bool direct = r.hp != 0 && chan_ == r.active;
   m.hp = direct ? r.hp : 0;
   channel_post(chan_, abi::kSideVm);
+  test_die_point(DiePoint::kEnif);
   await_vm(chan_, abi::Msg::kReply);
   if ((direct || id_ == abi::ApiId::priv_heap_reserve) && m.hp != 0) {
     r.hp = m.hp;

@@ -4,7 +4,7 @@
 -module(isolation_tests).
 -export([nifshim_module/0, nifshim_without_shim/0, dead_upgrade/0, cpu_limit/0, worker_pid/1,
          global_scope/0, idle_workers/0, affinity_kept/0]).
--export([crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/2]).
+-export([crypto_storm/1, fault/2, crash_outside/0, deadline/0, oom/0, logger_report/0, log/2, storm/0, cycles/2]).
 -export([select_race/0, select_halt/0]).
 -export([restart_resources/0, restart_select/0, restart_limit/0, follows_cwd/0, only_in_worker/0, rebuilt_only_in_worker/0, rebuilt_with_preload/0, worker_cannot_start/0, killed_worker/0, compare/2, compare/3, crash/1]).
 
@@ -637,3 +637,142 @@ fail(Fmt, Args) -> test_util:fail(Fmt, Args).
 maps_of(Pid) -> test_util:read(Pid, "maps").
 
 children(Pid) -> test_util:children(Pid).
+
+%% Crypto state kept across calls while the crypto worker is killed from
+%% outside (SIGKILL by pid) every 0.3-0.5 s, Kills times: the VM lives;
+%% every call returns what the healthy worker computed before the first kill,
+%% or raises {nifshim, worker_crashed | worker_unavailable, _}, or (a state
+%% made by a worker that has died since) badarg; none hangs; the next
+%% worker serves.
+crypto_storm(Kills) ->
+    run(fun() ->
+        <<16#ba7816bf:32, _/binary>> = crypto:hash(sha256, <<"abc">>),  % a known vector
+        Key = <<0:128>>, IV = <<1:128>>, Aad = <<"aad">>,
+        Parts = [binary:copy(<<I>>, 1000 + 37 * I) || I <- lists:seq(1, 4)],
+        Want = #{hash => crypto:hash(sha256, Parts),
+                 ctr => crypto:crypto_one_time(aes_128_ctr, Key, IV, Parts, true),
+                 aead => crypto:crypto_one_time_aead(aes_128_gcm, Key, binary:part(IV, 0, 12),
+                                                     Parts, Aad, true),
+                 exor => crypto:exor(hd(Parts), binary:copy(<<16#5a>>, byte_size(hd(Parts))))},
+        Kill = counters:new(2, []),
+        Parent = self(),
+        Killer = spawn_link(fun() -> Parent ! {killed, kill_loop(Kills, Kill, none)} end),
+        Pids = [spawn_link(fun() -> Parent ! {done, self(), storm_loop(Kill, Key, IV, Aad, Parts, Want, #{})} end)
+                || _ <- lists:seq(1, 8)],
+        Killed = receive {killed, N} -> N after 100000 -> fail("the killer hung", []) end,
+        _ = Killer,
+        Counts = lists:foldl(fun(P, Acc) ->
+                                 receive {done, P, C} -> maps:merge_with(fun(_, A, B) -> A + B end, Acc, C)
+                                 after 30000 -> fail("caller ~p hung", [P])
+                                 end
+                             end, #{}, Pids),
+        maps:get(ok, Counts, 0) > 0 orelse fail("no call succeeded: ~p", [Counts]),
+        Hash = maps:get(hash, Want),
+        Hash = crypto:hash(sha256, Parts),
+        io:format("crypto_storm: ~p kills, outcomes ~w~n", [Killed, Counts])
+    end).
+
+%% Kill counter 1: kills issued; 2: kills whose death the shim has noted.
+kill_loop(0, Kill, _) -> counters:put(Kill, 1, -1), 0;
+kill_loop(N, Kill, Last) ->
+    timer:sleep(300 + rand:uniform(200)),
+    case [P || #{name := "crypto", pid := P, state := running} <- nifshim:workers()] of
+        [Pid] when Pid =/= Last ->
+            counters:add(Kill, 1, 1),
+            os:cmd("kill -9 " ++ integer_to_list(Pid)),
+            wait_until(fun() -> [] =:= [P || #{pid := P, state := running} <- nifshim:workers(), P =:= Pid] end),
+            counters:add(Kill, 2, 1),
+            1 + kill_loop(N - 1, Kill, Pid);
+        _ ->
+            kill_loop(N, Kill, Last)
+    end.
+
+%% One round of each kind, again and again until the killer is done.
+storm_loop(Kill, Key, IV, Aad, Parts, Want, Acc) ->
+    case counters:get(Kill, 1) of
+        -1 -> Acc;
+        _ ->
+            Acc1 = lists:foldl(fun(Kind, A) -> storm_round(Kind, Kill, Key, IV, Aad, Parts, Want, A) end,
+                               Acc, [hash, ctr, aead, exor]),
+            storm_loop(Kill, Key, IV, Aad, Parts, Want, Acc1)
+    end.
+
+storm_round(Kind, Kill, Key, IV, Aad, Parts, Want, Acc) ->
+    Landed = counters:get(Kill, 2),
+    Got = try storm_run(Kind, Key, IV, Aad, Parts) of
+              V -> {value, V}
+          catch
+              error:{nifshim, E, _} when E =:= worker_crashed; E =:= worker_unavailable -> E;
+              error:badarg -> badarg;
+              error:{badarg, _, _} -> badarg
+          end,
+    case Got of
+        {value, V1} ->
+            V1 =:= maps:get(Kind, Want) orelse fail("~p returned a wrong value", [Kind]),
+            maps:update_with(ok, fun(C) -> C + 1 end, 1, Acc);
+        badarg ->
+            %% Only a state whose worker died since it was made may be
+            %% refused: a kill in flight when the round began, or one since.
+            Issued = counters:get(Kill, 1),
+            Issued > Landed orelse Issued =:= -1
+                orelse fail("~p raised badarg with no worker death", [Kind]),
+            maps:update_with(badarg, fun(C) -> C + 1 end, 1, Acc);
+        E1 ->
+            maps:update_with(E1, fun(C) -> C + 1 end, 1, Acc)
+    end.
+
+storm_run(hash, _Key, _IV, _Aad, Parts) ->
+    crypto:hash_final(lists:foldl(fun(P, S) -> crypto:hash_update(S, P) end, crypto:hash_init(sha256), Parts));
+storm_run(ctr, Key, IV, _Aad, Parts) ->
+    S = crypto:crypto_init(aes_128_ctr, Key, IV, true),
+    iolist_to_binary([crypto:crypto_update(S, P) || P <- Parts]);
+storm_run(aead, Key, IV, Aad, Parts) ->
+    crypto:crypto_one_time_aead(aes_128_gcm, Key, binary:part(IV, 0, 12), Parts, Aad, true);
+storm_run(exor, _Key, _IV, _Aad, [P | _]) ->
+    crypto:exor(P, binary:copy(<<16#5a>>, byte_size(P))).
+
+%% NIFSHIM_TEST_DIE_AT=crypto:Point:How (set by the driver): crypto's first
+%% worker stops (How = stop; the driver then kills it from outside) or
+%% crashes at that point of the channel protocol (worker/test_hooks.h).
+%% Point load: the first restart's worker dies while load runs. The VM
+%% lives; every call returns the right digest or raises a documented error;
+%% the next worker serves.
+fault(Point, How) ->
+    run(fun() ->
+        Want = binary:decode_hex(<<"BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD">>),
+        {module, crypto} = code:ensure_loaded(crypto),
+        [Pid1] = [P || #{name := "crypto", pid := P} <- nifshim:workers()],
+        Step = fun() ->
+                   R = try crypto:hash_final(crypto:hash_update(crypto:hash_update(crypto:hash_init(sha256), <<"a">>), <<"bc">>)) of
+                           Want -> ok;
+                           Other -> fail("~p/~p: a wrong digest ~p", [Point, How, Other])
+                       catch
+                           error:{nifshim, E, _} when E =:= worker_crashed; E =:= worker_unavailable;
+                                                      E =:= restart_failed -> E;
+                           error:badarg -> badarg;
+                           error:{badarg, _, _} -> badarg
+                       end,
+                   erlang:garbage_collect(),  % the states' destructors run
+                   R
+               end,
+        Gone = fun() -> [Pid1] =/= [P || #{name := "crypto", pid := P} <- nifshim:workers()] end,
+        Point =:= load andalso begin [ok = Step() || _ <- lists:seq(1, 5)], ok = nifshim:restart(crypto) end,
+        Outcomes = fault_steps(Step, Gone, 2000, []),
+        [fail("~p/~p: outcome ~p", [Point, How, O]) || O <- Outcomes, O =/= ok, O =/= worker_crashed,
+                                                     O =/= worker_unavailable, O =/= badarg,
+                                                     O =/= restart_failed orelse Point =/= load],
+        [ok = Step() || _ <- lists:seq(1, 20)],  % the next worker serves
+        [Pid2] = [P || #{name := "crypto", pid := P} <- nifshim:workers()],
+        Pid2 =/= Pid1 orelse fail("~p/~p: the worker did not die", [Point, How]),
+        Counts = lists:foldl(fun(O, M) -> maps:update_with(O, fun(C) -> C + 1 end, 1, M) end, #{}, Outcomes),
+        io:format("fault ~p/~p: the VM lives, outcomes ~w, then served by ~p~n", [Point, How, Counts, Pid2])
+    end).
+
+%% Steps until the first worker is gone and a step succeeded after that.
+fault_steps(_Step, _Gone, 0, _Acc) -> fail("the fault point was never reached", []);
+fault_steps(Step, Gone, N, Acc) ->
+    R = Step(),
+    case R =:= ok andalso Gone() of
+        true -> lists:reverse([R | Acc]);
+        false -> fault_steps(Step, Gone, N - 1, [R | Acc])
+    end.

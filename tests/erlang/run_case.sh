@@ -25,6 +25,7 @@ shim_erl() { local out=$1 err=$2; shift 2
 plain_erl() { local out=$1 err=$2; shift 2
   LD_PRELOAD="${NIFSHIM_SANITIZER_PRELOAD:-}" erl -noshell -pa "$ebin" "$@" >"$out" 2>"$err"; }
 
+descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
 show() { for f in "$@"; do case "$f" in *.bin) continue ;; esac; echo "--- $(basename "$f")"; cat "$f"; done; }
 pass() { echo "PASS $case_name: $*"; exit 0; }
 fail() { echo "FAIL $case_name: $*"; show "$tmp"/*; exit 1; }
@@ -324,6 +325,65 @@ case "$case_name" in
   storm)
     isolation_case storm NIFSHIM_RESTARTS=1000000/1
     pass "$(tail -n 1 "$tmp/out")" ;;
+
+  crypto_storm)
+    # crypto's worker killed from outside 30 times while 8 callers keep state
+    # across calls (isolation_tests:crypto_storm/1); NIFSHIM_DIRECT as set.
+    NIFSHIM_RESTARTS=1000000/1 shim_erl "$tmp/out" "$tmp/err" -eval 'isolation_tests:crypto_storm(30).' \
+      || fail "exit $? (the VM died?)"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
+  faults)
+    # crypto's worker stopped (then killed from outside) or crashed at each
+    # point of the channel protocol (worker/test_hooks.h).
+    # A stopped worker is found among the VM's descendants and SIGKILLed.
+    n=0
+    for point in call enif callback return offheap load; do
+      for how in stop crash; do
+        NIFSHIM_TEST_DIE_AT=crypto:$point:$how NIFSHIM_RESTARTS=1000000/1 shim_erl "$tmp/out" "$tmp/err" \
+          -eval "isolation_tests:fault($point, $how)." &
+        vm=$! killed=
+        while [ "$how" = stop ] && [ -z "$killed" ] && kill -0 "$vm" 2>/dev/null; do
+          for p in $(descendants "$vm"); do
+            if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = nif:crypto ] && \
+               [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" = T ]; then kill -9 "$p"; killed=$p; fi
+          done
+          sleep 0.05
+        done
+        wait "$vm" || fail "$point/$how: exit $?"
+        [ "$how" = crash ] || [ -n "$killed" ] || fail "$point/$how: the worker never stopped"
+        grep -q 'worker for crypto (pid [0-9]*) died' "$tmp/err" || fail "$point/$how: no death logged"
+        tail -n 1 "$tmp/out"; n=$((n + 1))
+      done
+    done
+    pass "$n fault points: the VM lived, callers got documented errors, the next worker served" ;;
+
+  core_fits)
+    # A core of beam.smp (gcore honours MADV_DONTDUMP) holds the memory the
+    # VM uses, not the window's reservation: at most 2 x VmRSS + 256 MiB
+    # beyond beam.smp's own mappings, where the 8 GiB window would be dumped
+    # whole without the marks. Not under ASan: gcore would write out its
+    # terabytes of shadow and allocator reservations.
+    if [ -n "${NIFSHIM_SANITIZER_PRELOAD:-}" ]; then echo "SKIP $case_name: gcore of an ASan process"; exit 77; fi
+    NIFSHIM_WINDOW_SIZE=8G NIFSHIM_WORKER_ARENA=256M shim_erl "$tmp/out" "$tmp/err" -eval \
+      '_ = crypto:hash(sha256, <<"x">>), B = [binary:copy(<<I>>, 1000000) || I <- lists:seq(1, 64)], io:format("ready~n"), receive after 100000 -> B end.' &
+    vm=$!
+    for _ in $(seq 300); do grep -q ready "$tmp/out" 2>/dev/null && break; sleep 0.1; done
+    beam=
+    for p in $(descendants "$vm") "$vm"; do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = beam.smp ] && beam=$p; done
+    [ -n "$beam" ] || { kill "$vm"; fail "no beam.smp"; }
+    rss_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$beam/status")
+    # What gcore dumps of beam.smp's own mappings (glibc's arena
+    # reservations...) is as natively: only the window's part is bounded.
+    other_kib=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {name = $6} /^Size:/ {size = $2}
+                     /^VmFlags:/ { if ($0 !~ / dd/ && name !~ /nifshim-window/) t += size } END {print t + 0}' "/proc/$beam/smaps")
+    gcore -o "$tmp/core" "$beam" >"$tmp/gcore.log" 2>&1; rc=$?
+    kill -9 "$beam"; wait "$vm" 2>/dev/null
+    [ $rc -eq 0 ] && [ -f "$tmp/core.$beam" ] || fail "gcore failed ($rc)"
+    core=$(stat -c %s "$tmp/core.$beam"); rm -f "$tmp/core.$beam"
+    limit=$(( (2 * rss_kib + 256 * 1024 + other_kib) * 1024 ))
+    [ "$core" -le "$limit" ] || fail "core $((core >> 20)) MiB for VmRSS $((rss_kib >> 10)) MiB, $((other_kib >> 10)) MiB outside the window (bound $((limit >> 20)) MiB)"
+    pass "core of beam.smp $((core >> 20)) MiB for VmRSS $((rss_kib >> 10)) MiB, $((other_kib >> 10)) MiB outside the window (bound $((limit >> 20)) MiB; window 8 GiB)" ;;
 
   cycles)
     # ASan keeps freed memory in quarantine: RSS is looser there.
