@@ -47,16 +47,19 @@ void add_worker(NifLibrary* lib, void* arg) {
   auto* acc = static_cast<ListAcc*>(arg);
   if (acc->n == 1024) return;
   Worker* w = lib->worker;
-  const char* state = lib->gave_up ? "gave_up" : w->alive() ? "running" : "dead";
+  const long retry = backoff_retry_in_ms(lib);
+  const char* state = lib->gave_up ? "gave_up" : w->alive() ? "running" : retry > 0 ? "backoff" : "dead";
   acc->items[acc->n++] = MapBuilder(acc->env)
                              .str("library", lib->path)
                              .str("name", lib->name)
                              .num("pid", w->pid())
                              .atom("state", state)
                              .num("calls", long(lib->calls.load()))
-                             .num("crashes", lib->crashes + (w->alive() ? 0 : 1))
+                             .num("crashes", lib->crashes + (w->alive() || lib->counted_death == w ? 0 : 1))
                              .num("restarts", lib->restarts)
                              .num("uptime_ms", w->alive() ? w->uptime_ms() : 0)
+                             .num("retry_in_ms", retry > 0 ? retry : 0)
+                             .num("backoff_ms", lib->backoff_ms)
                              .map;
 }
 
@@ -99,7 +102,9 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_restart(ErlNifEnv* env, i
   }
   {
     std::lock_guard<std::mutex> g(f.found->restart_mu);
-    f.found->gave_up = false;  // a restart on demand lifts restart_limit
+    f.found->gave_up = false;  // a restart on demand lifts restart_limit and its backoff
+    f.found->backoff_until = 0;
+    f.found->backoff_ms = 0;
     f.found->restart_times.clear();
   }
   if (f.found->worker->alive()) f.found->worker->kill_on_demand();
@@ -113,10 +118,14 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_policy(ErlNifEnv* env, in
   restart_policy(&max, &seconds);
   const Window& w = g_shim.active_mapper()->window();
   ERL_NIF_TERM restarts[2] = {real().make_long(env, max), real().make_long(env, long(seconds))};
+  long bmin, bmax;
+  backoff_policy(&bmin, &bmax);
+  ERL_NIF_TERM backoff[2] = {real().make_long(env, bmin), real().make_long(env, bmax)};
   return MapBuilder(env)
       .str("isolate", env_or("NIFSHIM_ISOLATE", "*"))
       .str("no_isolate", env_or("NIFSHIM_NO_ISOLATE", ""))
       .put("restarts", real().make_tuple_from_array(env, restarts, 2))
+      .put("backoff", bmax == 0 ? real().make_atom(env, "off") : real().make_tuple_from_array(env, backoff, 2))
       .str("deadline", env_or("NIFSHIM_DEADLINE", "none"))
       .str("dirty_deadline", env_or("NIFSHIM_DIRTY_DEADLINE", "none"))
       .str("worker_memory", env_or("NIFSHIM_WORKER_MEMORY", "unlimited"))

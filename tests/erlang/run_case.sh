@@ -364,9 +364,20 @@ case "$case_name" in
     pass "5 VMs halted while selecting and stopping descriptors: each exited 0" ;;
 
   restart_limit)
-    isolation_case restart_limit NIFSHIM_RESTARTS=2/60
+    isolation_case restart_limit NIFSHIM_RESTARTS=2/60 NIFSHIM_BACKOFF=off
     grep -q 'crash_nif.so: 2 restarts within 60 s: giving up' "$tmp/err" || fail "no log line"
     pass "$(tail -n 1 "$tmp/out")" ;;
+
+  restart_backoff)
+    ( export NIFSHIM_RESTARTS=2/60 NIFSHIM_BACKOFF=300/1200
+      shim_erl "$tmp/out" "$tmp/err" -eval 'recovery_tests:backoff().' ) || fail "backoff: exit $?"
+    grep -q 'crash_nif.so: 2 restarts within 60 s: next try in 300 ms' "$tmp/err" || fail "no backoff log line"
+    grep -q 'next try in 1200 ms' "$tmp/err" || fail "no capped backoff log line"
+    ( export NIFSHIM_RESTARTS=2/2 NIFSHIM_BACKOFF=300/1200
+      shim_erl "$tmp/out2" "$tmp/err2" -eval 'recovery_tests:backoff_quiet().' ) || fail "backoff_quiet: exit $?"
+    ( export NIFSHIM_RESTARTS=2/60 NIFSHIM_BACKOFF=off
+      shim_erl "$tmp/out3" "$tmp/err3" -eval 'recovery_tests:backoff_off().' ) || fail "backoff_off: exit $?"
+    pass "$(tail -n 1 "$tmp/out"); $(tail -n 1 "$tmp/out2"); $(tail -n 1 "$tmp/out3")" ;;
 
   crashes)
     # Every way a NIF can die, on normal and dirty schedulers; one VM each.
