@@ -6,12 +6,14 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include "export.h"
 #include "nif_library.h"
 #include "real_enif.h"
 #include "shim_state.h"
 #include "worker_process.h"
+#include "worker_usage.h"
 
 namespace nifshim {
 namespace {
@@ -43,10 +45,20 @@ struct ListAcc {
   unsigned n = 0;
 };
 
+std::uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::uint64_t(ts.tv_sec) * 1000000000u + std::uint64_t(ts.tv_nsec);
+}
+
 void add_worker(NifLibrary* lib, void* arg) {
   auto* acc = static_cast<ListAcc*>(arg);
   if (acc->n == 1024) return;
   Worker* w = lib->worker;
+  WorkerUsage u;
+  if (w->alive()) read_worker_usage(w->pid(), &u);
+  const abi::WorkerStats* st = w->stats();
+  const CallLatency::Summary lat = lib->latency.summary(now_ns());
   const long retry = backoff_retry_in_ms(lib);
   const char* state = lib->gave_up ? "gave_up" : w->alive() ? "running" : retry > 0 ? "backoff" : "dead";
   acc->items[acc->n++] = MapBuilder(acc->env)
@@ -60,6 +72,14 @@ void add_worker(NifLibrary* lib, void* arg) {
                              .num("uptime_ms", w->alive() ? w->uptime_ms() : 0)
                              .num("retry_in_ms", retry > 0 ? retry : 0)
                              .num("backoff_ms", lib->backoff_ms)
+                             .num("rss_bytes", u.rss_bytes)
+                             .num("private_bytes", u.private_bytes)
+                             .num("cpu_ms", u.cpu_ms)
+                             .num("arena_bytes", st ? long(st->arena_bytes.load(std::memory_order_relaxed)) : 0)
+                             .num("resources", w->alive() ? long(lib->resources.load(std::memory_order_relaxed)) : 0)
+                             .num("latency_samples", long(lat.samples))
+                             .num("latency_p50_ns", long(lat.p50_ns))
+                             .num("latency_p99_ns", long(lat.p99_ns))
                              .map;
 }
 

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <vector>
 
+#include "call_latency.h"
 #include "control_abi.h"
 #include "ffi_closure.h"
 
@@ -69,6 +70,8 @@ struct NifLibrary {
   const Worker* counted_death = nullptr;  // the dead worker last counted in `crashes`
   std::uint32_t crashes = 0, restarts = 0;
   std::atomic<std::uint64_t> calls{0};
+  CallLatency latency;                  // sampled, for nifshim:workers()
+  std::atomic<std::int64_t> resources{0};  // the live worker's resource objects the VM holds
   long deadline_ms = 0, dirty_deadline_ms = 0;  // per call; 0: none (policy.h)
 
   void* stub_handle = nullptr;

@@ -156,6 +156,7 @@ bool ensure_worker(NifLibrary* lib, ErlNifEnv* env, const char* fname, ERL_NIF_T
     return false;
   }
   lib->generation.fetch_add(1);
+  lib->resources.store(0);  // the dead worker's objects are refused from now on
   {
     std::lock_guard<std::mutex> s(lib->mu);
     lib->scheduled.clear();  // the old worker's continuations stay bound to their generation

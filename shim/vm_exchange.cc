@@ -117,6 +117,7 @@ ERL_NIF_TERM raise_crash(ErlNifEnv* env, NifLibrary* lib, Worker* w, const char*
 ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlNifEnv* env,
                       int argc, const ERL_NIF_TERM argv[], std::atomic<bool>* built) {
   lib->calls.fetch_add(1, std::memory_order_relaxed);
+  CallTimer timer(&lib->latency);
   ERL_NIF_TERM restart_error;
   if (!ensure_worker(lib, env, fname, &restart_error)) return restart_error;
   Worker* w = lib->worker;

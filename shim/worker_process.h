@@ -18,6 +18,7 @@
 #include "channel_abi.h"
 #include "control_abi.h"
 #include "crash_abi.h"
+#include "worker_stats_abi.h"
 
 namespace nifshim {
 
@@ -60,6 +61,8 @@ class Worker {
   std::uint64_t fault_address() const { return fault_address_; }
   int exit_status() const { return exit_status_; }
   const abi::CrashRecord* crash_record() const { return dead_.load() ? &last_crash_ : nullptr; }
+  // While it lives: what it counts itself (abi/worker_stats_abi.h), or nullptr.
+  const abi::WorkerStats* stats() const { return alive() ? abi::worker_stats(crash_) : nullptr; }
 
   // Asks it to load the library into buf (in the window); false if it died.
   bool load(abi::LoadBuffer* buf, std::size_t size);

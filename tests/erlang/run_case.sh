@@ -368,6 +368,11 @@ case "$case_name" in
     grep -q 'crash_nif.so: 2 restarts within 60 s: giving up' "$tmp/err" || fail "no log line"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  worker_usage)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'usage_tests:run().' || fail "exit $?"
+    clean_stderr "$tmp/err"
+    pass "$(tail -n 1 "$tmp/out")" ;;
+
   restart_backoff)
     ( export NIFSHIM_RESTARTS=2/60 NIFSHIM_BACKOFF=300/1200
       shim_erl "$tmp/out" "$tmp/err" -eval 'recovery_tests:backoff().' ) || fail "backoff: exit $?"
