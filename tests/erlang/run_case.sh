@@ -373,6 +373,12 @@ case "$case_name" in
     clean_stderr "$tmp/err"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  release_rebar3|release_mix)
+    # A rebar3 / mix release started by its own start script under nifshim.
+    [ -n "${NIFSHIM_SANITIZER_PRELOAD:-}" ] && export LD_PRELOAD=$NIFSHIM_SANITIZER_PRELOAD
+    r=$("$NIFSHIM_SOURCE_ROOT/tests/release/run.sh" "${case_name#release_}" "$tmp") || fail "$r"
+    pass "${case_name#release_} release: $r" ;;
+
   restart_backoff)
     ( export NIFSHIM_RESTARTS=2/60 NIFSHIM_BACKOFF=300/1200
       shim_erl "$tmp/out" "$tmp/err" -eval 'recovery_tests:backoff().' ) || fail "backoff: exit $?"
