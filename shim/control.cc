@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <unistd.h>
 
 #include "export.h"
 #include "nif_library.h"
@@ -127,7 +128,13 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_restart(ErlNifEnv* env, i
     f.found->backoff_ms = 0;
     f.found->restart_times.clear();
   }
-  if (f.found->worker->alive()) f.found->worker->kill_on_demand();
+  // The next call must find the worker dead (and start a fresh one), not
+  // meet it while SIGKILL lands: wait for the death (milliseconds; bounded).
+  Worker* w = f.found->worker;
+  if (w->alive()) {
+    w->kill_on_demand();
+    for (int i = 0; i < 2000 && w->alive(); ++i) usleep(1000);
+  }
   return real().make_atom(env, "ok");
 }
 

@@ -371,7 +371,9 @@ case "$case_name" in
   worker_usage)
     shim_erl "$tmp/out" "$tmp/err" -eval 'usage_tests:run().' || fail "exit $?"
     clean_stderr "$tmp/err"
-    pass "$(tail -n 1 "$tmp/out")" ;;
+    ERL_LIBS=$NIFSHIM_ERL_LIBS rebuilt_erl "$tmp/out2" "$tmp/err2" -eval 'usage_tests:rebuilt().' \
+      || fail "rebuilt: exit $?"
+    pass "$(tail -n 1 "$tmp/out"); $(tail -n 1 "$tmp/out2")" ;;
 
   release_rebar3|release_mix)
     # A rebar3 / mix release started by its own start script under nifshim.

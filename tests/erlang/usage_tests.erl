@@ -1,7 +1,7 @@
 %% Per-library accounting in nifshim:workers(): the figures move when the
 %% NIF allocates and frees (tests/nifs/usage_nif.c).
 -module(usage_tests).
--export([run/0]).
+-export([run/0, rebuilt/0]).
 
 -define(MB, (1024 * 1024)).
 
@@ -45,6 +45,23 @@ run() ->
         io:format("usage: arena +16 MiB and back, private +~p MiB, ~p resources and back, "
                   "cpu +~p ms, latency p50 ~p ns p99 ~p ns (~p samples)~n",
                   [(P1 - P0) div ?MB, N1, C1 - C0, P50, P99, S])
+    end).
+
+%% Rebuilt mode (a plain erl, crash_nif linked against the shim): the nifshim
+%% module finds the shim in the rebuilt library's scope.
+rebuilt() ->
+    test_util:run(fun() ->
+        false = nifshim:active(),                 % no rebuilt library loaded yet
+        alive = crash_nif:crash(none),
+        true = nifshim:active(),
+        [#{state := running, pid := P1}] = [W || #{name := "crash_nif"} = W <- nifshim:workers()],
+        ok = nifshim:restart(crash_nif),
+        alive = crash_nif:crash(none),
+        [#{state := running, pid := P2, restarts := 1}] = [W || #{name := "crash_nif"} = W <- nifshim:workers()],
+        P1 =/= P2 orelse fail("restart/1 kept pid ~p", [P1]),
+        #{resident := _} = nifshim:memory(),
+        #{restarts := _} = nifshim:policy(),
+        io:format("rebuilt: workers/0, restart/1, memory/0, policy/0 work without the preload~n")
     end).
 
 worker() ->
