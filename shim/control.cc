@@ -81,6 +81,7 @@ void add_worker(NifLibrary* lib, void* arg) {
                              .num("latency_samples", long(lat.samples))
                              .num("latency_p50_ns", long(lat.p50_ns))
                              .num("latency_p99_ns", long(lat.p99_ns))
+                             .str("core", w->alive() || w->core()[0] == 0 ? lib->last_core : w->core())
                              .map;
 }
 

@@ -68,6 +68,7 @@ struct NifLibrary {
   double backoff_until = 0;             // monotonic seconds: fail fast until then (0: none)
   long backoff_ms = 0;                  // the current backoff period (0: none since the last quiet time)
   const Worker* counted_death = nullptr;  // the dead worker last counted in `crashes`
+  char last_core[4352] = "";             // NIFSHIM_CORE_DIR: the last crashed worker's core
   std::uint32_t crashes = 0, restarts = 0;
   std::atomic<std::uint64_t> calls{0};
   CallLatency latency;                  // sampled, for nifshim:workers()

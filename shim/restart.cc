@@ -125,6 +125,7 @@ bool ensure_worker(NifLibrary* lib, ErlNifEnv* env, const char* fname, ERL_NIF_T
   if (lib->counted_death != dead) {  // calls during a backoff meet the same dead worker
     lib->counted_death = dead;
     ++lib->crashes;
+    if (dead->core()[0] != 0) std::snprintf(lib->last_core, sizeof lib->last_core, "%s", dead->core());
   }
   const Policy& p = policy();
   const double now = now_s();

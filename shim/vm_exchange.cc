@@ -92,7 +92,8 @@ bool direct_heap_enabled() {
   err_string("library", (lib)->path), err_atom("function", fname), err_int("pid", (w)->pid()),     \
       err_string("reason", (w)->death()), err_atom("signal", signame),                             \
       err_int("fault_address", long((w)->fault_address())), err_int("exit_status", (w)->exit_status()), \
-      err_strings("backtrace", (rec) ? (rec)->text[0] : "", frames, sizeof(rec)->text[0])
+      err_strings("backtrace", (rec) ? (rec)->text[0] : "", frames, sizeof(rec)->text[0]),          \
+      err_string("core", (w)->core())
 
 void crash_facts(Worker* w, char* signame, std::size_t len, const abi::CrashRecord** rec, long* frames) {
   *rec = w->crash_record();

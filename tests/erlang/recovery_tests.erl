@@ -3,7 +3,7 @@
 %% with no nifshim:restart/1. Run by tests/erlang/run_case.sh with
 %% NIFSHIM_RESTARTS=2/T and NIFSHIM_BACKOFF=300/1200.
 -module(recovery_tests).
--export([backoff/0, backoff_quiet/0, backoff_off/0]).
+-export([backoff/0, backoff_quiet/0, backoff_off/0, cores/0]).
 
 %% The schedule: 300 ms, doubled while the library keeps crashing, capped at
 %% 1200; nifshim:restart/1 lifts it at once.
@@ -96,3 +96,25 @@ seconds() ->
     {ok, T}.
 
 fail(Fmt, Args) -> test_util:fail(Fmt, Args).
+
+%% NIFSHIM_CORE_DIR (set by the driver, with NIFSHIM_CORE_KEEP=2): each crash
+%% leaves a core of the worker only, named in the exception, the report and
+%% nifshim:workers(); at most two are kept.
+cores() ->
+    test_util:run(fun() ->
+        Dir = os:getenv("NIFSHIM_CORE_DIR"),
+        alive = crash_nif:crash(none),
+        Cores = [begin
+                     {worker_crashed, #{core := Core, signal := 'SIGSEGV'}} = crash_info(),
+                     alive = crash_nif:crash(none),
+                     Core
+                 end || _ <- lists:seq(1, 3)],
+        [true = lists:prefix(Dir ++ "/nif-crash_nif-", C) || C <- Cores],
+        Left = lists:sort(filelib:wildcard(Dir ++ "/nif-crash_nif-*.core")),
+        Left =:= lists:sort(tl(Cores)) orelse fail("cores left ~p, made ~p", [Left, Cores]),
+        #{core := Last} = worker(),
+        Last =:= lists:last(Cores) orelse fail("workers() core ~p", [Last]),
+        io:format("~s~n", [lists:last(Cores)])
+    end).
+
+crash_info() -> try crash_nif:crash(segv) of R -> {returned, R} catch error:{nifshim, K, I} -> {K, I} end.

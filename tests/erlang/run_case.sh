@@ -381,6 +381,20 @@ case "$case_name" in
     r=$("$NIFSHIM_SOURCE_ROOT/tests/release/run.sh" "${case_name#release_}" "$tmp") || fail "$r"
     pass "${case_name#release_} release: $r" ;;
 
+  worker_core)
+    # A crashing worker's core: its own, named, bounded, and gdb opens it.
+    mkdir -p "$tmp/cores"
+    ( export NIFSHIM_CORE_DIR=$tmp/cores NIFSHIM_CORE_KEEP=2
+      shim_erl "$tmp/out" "$tmp/err" -eval 'recovery_tests:cores().' ) || fail "exit $?"
+    core=$(tail -n 1 "$tmp/out")
+    [ -f "$core" ] || fail "no core at $core"
+    worker=$(dirname "$NIFSHIM_LIB")/../worker/nifshim-worker
+    gdb -batch -ex bt "$worker" "$core" >"$tmp/gdb.out" 2>&1
+    grep -q 'crash (env=' "$tmp/gdb.out" || fail "gdb's backtrace of $core does not name the NIF's function"
+    size=$(stat -c %s "$core")
+    [ "$size" -lt $((512 << 20)) ] || fail "the core is $size bytes: the window is in it"
+    pass "core $(basename "$core"), $((size >> 20)) MiB, gdb: $(grep -m1 'crash (env=' "$tmp/gdb.out" | cut -c1-60)" ;;
+
   restart_backoff)
     ( export NIFSHIM_RESTARTS=2/60 NIFSHIM_BACKOFF=300/1200
       shim_erl "$tmp/out" "$tmp/err" -eval 'recovery_tests:backoff().' ) || fail "backoff: exit $?"
