@@ -6,12 +6,15 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <unistd.h>
 
 #include "export.h"
 #include "nif_library.h"
 #include "real_enif.h"
 #include "shim_state.h"
 #include "worker_process.h"
+#include "worker_usage.h"
 
 namespace nifshim {
 namespace {
@@ -43,20 +46,42 @@ struct ListAcc {
   unsigned n = 0;
 };
 
+std::uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::uint64_t(ts.tv_sec) * 1000000000u + std::uint64_t(ts.tv_nsec);
+}
+
 void add_worker(NifLibrary* lib, void* arg) {
   auto* acc = static_cast<ListAcc*>(arg);
   if (acc->n == 1024) return;
   Worker* w = lib->worker;
-  const char* state = lib->gave_up ? "gave_up" : w->alive() ? "running" : "dead";
+  WorkerUsage u;
+  if (w->alive()) read_worker_usage(w->pid(), &u);
+  const abi::WorkerStats* st = w->stats();
+  const CallLatency::Summary lat = lib->latency.summary(now_ns());
+  const long retry = backoff_retry_in_ms(lib);
+  const char* state = lib->gave_up ? "gave_up" : w->alive() ? "running" : retry > 0 ? "backoff" : "dead";
   acc->items[acc->n++] = MapBuilder(acc->env)
                              .str("library", lib->path)
                              .str("name", lib->name)
                              .num("pid", w->pid())
                              .atom("state", state)
                              .num("calls", long(lib->calls.load()))
-                             .num("crashes", lib->crashes + (w->alive() ? 0 : 1))
+                             .num("crashes", lib->crashes + (w->alive() || lib->counted_death == w ? 0 : 1))
                              .num("restarts", lib->restarts)
                              .num("uptime_ms", w->alive() ? w->uptime_ms() : 0)
+                             .num("retry_in_ms", retry > 0 ? retry : 0)
+                             .num("backoff_ms", lib->backoff_ms)
+                             .num("rss_bytes", u.rss_bytes)
+                             .num("private_bytes", u.private_bytes)
+                             .num("cpu_ms", u.cpu_ms)
+                             .num("arena_bytes", st ? long(st->arena_bytes.load(std::memory_order_relaxed)) : 0)
+                             .num("resources", w->alive() ? long(lib->resources.load(std::memory_order_relaxed)) : 0)
+                             .num("latency_samples", long(lat.samples))
+                             .num("latency_p50_ns", long(lat.p50_ns))
+                             .num("latency_p99_ns", long(lat.p99_ns))
+                             .str("core", w->alive() || w->core()[0] == 0 ? lib->last_core : w->core())
                              .map;
 }
 
@@ -99,10 +124,18 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_restart(ErlNifEnv* env, i
   }
   {
     std::lock_guard<std::mutex> g(f.found->restart_mu);
-    f.found->gave_up = false;  // a restart on demand lifts restart_limit
+    f.found->gave_up = false;  // a restart on demand lifts restart_limit and its backoff
+    f.found->backoff_until = 0;
+    f.found->backoff_ms = 0;
     f.found->restart_times.clear();
   }
-  if (f.found->worker->alive()) f.found->worker->kill_on_demand();
+  // The next call must find the worker dead (and start a fresh one), not
+  // meet it while SIGKILL lands: wait for the death (milliseconds; bounded).
+  Worker* w = f.found->worker;
+  if (w->alive()) {
+    w->kill_on_demand();
+    for (int i = 0; i < 2000 && w->alive(); ++i) usleep(1000);
+  }
   return real().make_atom(env, "ok");
 }
 
@@ -113,10 +146,14 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM nifshim_control_policy(ErlNifEnv* env, in
   restart_policy(&max, &seconds);
   const Window& w = g_shim.active_mapper()->window();
   ERL_NIF_TERM restarts[2] = {real().make_long(env, max), real().make_long(env, long(seconds))};
+  long bmin, bmax;
+  backoff_policy(&bmin, &bmax);
+  ERL_NIF_TERM backoff[2] = {real().make_long(env, bmin), real().make_long(env, bmax)};
   return MapBuilder(env)
       .str("isolate", env_or("NIFSHIM_ISOLATE", "*"))
       .str("no_isolate", env_or("NIFSHIM_NO_ISOLATE", ""))
       .put("restarts", real().make_tuple_from_array(env, restarts, 2))
+      .put("backoff", bmax == 0 ? real().make_atom(env, "off") : real().make_tuple_from_array(env, backoff, 2))
       .str("deadline", env_or("NIFSHIM_DEADLINE", "none"))
       .str("dirty_deadline", env_or("NIFSHIM_DIRTY_DEADLINE", "none"))
       .str("worker_memory", env_or("NIFSHIM_WORKER_MEMORY", "unlimited"))

@@ -55,8 +55,11 @@ std::uint64_t open_resource_type(NifLibrary* lib, abi::ApiId id, const std::uint
   };
   ErlNifResourceTypeInit init{};
   init.dtor = reinterpret_cast<ErlNifResourceDtor*>(cb(abi::CallbackKind::kDtor, abi::rt::kDtor));
-  // Copy mode: the worker frees its object when the VM's goes, dtor or not.
-  if (init.dtor == nullptr && copy_mode())
+  // Every type has a destructor: the shim counts the live worker's objects
+  // (nifshim:workers()); in copy mode the worker frees its object when the
+  // VM's goes, dtor or not. A destructor bound to no function (fn 0) makes
+  // no call to the worker in preload mode.
+  if (init.dtor == nullptr)
     init.dtor = reinterpret_cast<ErlNifResourceDtor*>(
         lib->callback_closure(static_cast<int>(abi::CallbackKind::kDtor), 0, &bindings[0]));
   init.stop = reinterpret_cast<ErlNifResourceStop*>(cb(abi::CallbackKind::kStop, abi::rt::kStop));
@@ -101,6 +104,7 @@ std::uint64_t alloc_resource(NifLibrary* lib, const std::uint64_t* s) {
   void* raw = real_fn<decltype(&enif_alloc_resource)>(abi::ApiId::enif_alloc_resource)(
       type, abi::kResourceHeaderSize + (copying ? sizeof(abi::CopyHeader) : size));
   if (raw == nullptr) return 0;
+  lib->resources.fetch_add(1, std::memory_order_relaxed);
   *static_cast<abi::ResourceHeader*>(raw) = abi::ResourceHeader{
       abi::kResourceMagic, lib->generation.load(), reinterpret_cast<std::uint64_t>(lib)};
   if (copying) {

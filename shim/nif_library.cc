@@ -145,7 +145,8 @@ void on_callback(ffi_cif*, void*, void** args, void* user) {
   Worker* w = b->lib->worker;
   switch (static_cast<abi::CallbackKind>(b->kind)) {
     case abi::CallbackKind::kDtor:
-      call_callback(w, abi::CallbackKind::kDtor, b->fn, env, obj, 0, 0);
+      b->lib->resources.fetch_sub(1, std::memory_order_relaxed);
+      if (b->fn != 0 || copy_mode()) call_callback(w, abi::CallbackKind::kDtor, b->fn, env, obj, 0, 0);
       break;
     case abi::CallbackKind::kStop: {
       int vm_fd = *static_cast<int*>(args[2]);

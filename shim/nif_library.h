@@ -12,6 +12,7 @@
 #include <mutex>
 #include <vector>
 
+#include "call_latency.h"
 #include "control_abi.h"
 #include "ffi_closure.h"
 
@@ -63,9 +64,15 @@ struct NifLibrary {
   bool priv_overridden = false;
   std::vector<ResourceTypeRecord> types;
   std::vector<double> restart_times;    // monotonic seconds, for the policy
-  bool gave_up = false;                 // the restart policy ran out
+  bool gave_up = false;                 // the restart policy ran out (NIFSHIM_BACKOFF=off)
+  double backoff_until = 0;             // monotonic seconds: fail fast until then (0: none)
+  long backoff_ms = 0;                  // the current backoff period (0: none since the last quiet time)
+  const Worker* counted_death = nullptr;  // the dead worker last counted in `crashes`
+  char last_core[4352] = "";             // NIFSHIM_CORE_DIR: the last crashed worker's core
   std::uint32_t crashes = 0, restarts = 0;
   std::atomic<std::uint64_t> calls{0};
+  CallLatency latency;                  // sampled, for nifshim:workers()
+  std::atomic<std::int64_t> resources{0};  // the live worker's resource objects the VM holds
   long deadline_ms = 0, dirty_deadline_ms = 0;  // per call; 0: none (policy.h)
 
   void* stub_handle = nullptr;
@@ -103,8 +110,13 @@ NifLibrary* resource_owner_if_current(void* vm_obj);
 // Calls fn for every open isolated library (under the registry's lock).
 void for_each_library(void (*fn)(NifLibrary*, void*), void* arg);
 
-// The restart policy in force (restart.cc).
+// The restart policy in force (restart.cc); backoff 0/0 when it is off.
 void restart_policy(int* max, double* seconds);
+void backoff_policy(long* min_ms, long* max_ms);
+
+// Milliseconds until a library in backoff tries a fresh worker: 0 when not
+// backing off, -1 when given up for good (restart_mu held or not: a snapshot).
+long backoff_retry_in_ms(const NifLibrary* lib);
 
 // Starts a worker for the library at path and builds lib->entry; with_stub:
 // also loads the proxy stub (preload mode). nullptr with err set.

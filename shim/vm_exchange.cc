@@ -162,7 +162,8 @@ void drop_unfinished_offheap(ErlNifEnv* env) {
   err_string("library", (lib)->path), err_atom("function", fname), err_int("pid", (w)->pid()),     \
       err_string("reason", (w)->death()), err_atom("signal", signame),                             \
       err_int("fault_address", long((w)->fault_address())), err_int("exit_status", (w)->exit_status()), \
-      err_strings("backtrace", (rec) ? (rec)->text[0] : "", frames, sizeof(rec)->text[0])
+      err_strings("backtrace", (rec) ? (rec)->text[0] : "", frames, sizeof(rec)->text[0]),          \
+      err_string("core", (w)->core())
 
 void crash_facts(Worker* w, char* signame, std::size_t len, const abi::CrashRecord** rec, long* frames) {
   *rec = w->crash_record();
@@ -187,6 +188,7 @@ ERL_NIF_TERM raise_crash(ErlNifEnv* env, NifLibrary* lib, Worker* w, const char*
 ERL_NIF_TERM call_nif(NifLibrary* lib, std::uint64_t fn, const char* fname, ErlNifEnv* env,
                       int argc, const ERL_NIF_TERM argv[], std::atomic<bool>* built) {
   lib->calls.fetch_add(1, std::memory_order_relaxed);
+  CallTimer timer(&lib->latency);
   ERL_NIF_TERM restart_error;
   if (!ensure_worker(lib, env, fname, &restart_error)) return restart_error;
   Worker* w = __atomic_load_n(&lib->worker, __ATOMIC_ACQUIRE);  // published by a restart

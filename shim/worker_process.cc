@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "core_dumps.h"
 #include "enif_serve.h"
 #include "error_terms.h"
 #include "fd_passing.h"
@@ -561,6 +562,9 @@ void Worker::on_death(int code, int status) {
     // worker did not catch itself.
     std::snprintf(death_, sizeof death_, "killed by a signal the kernel does not name (SIGKILL or another)");
   }
+  // NIFSHIM_CORE_DIR: the core the kernel wrote before the worker exited.
+  if (state == abi::kCrashSignal && core_dir() != nullptr && dumps_core(signal_))
+    collect_core(name_, pid_, core_, sizeof core_);
   // The call in flight, read before its caller is woken (it clears it).
   const char* inflight = "undefined";
   for (auto& f : inflight_)
@@ -601,7 +605,8 @@ void Worker::report_death(const char* fname) {
             err_atom("function", fname), err_int("pid", pid_), err_string("reason", death_),
             err_atom("signal", signame), err_int("fault_address", long(fault_address_)),
             err_int("exit_status", exit_status_),
-            err_strings("backtrace", last_crash_.text[0], frames, sizeof last_crash_.text[0])});
+            err_strings("backtrace", last_crash_.text[0], frames, sizeof last_crash_.text[0]),
+            err_string("core", core_)});
   send_logger_report(nullptr, env, "error", report);
   real().free_env(env);
 }

@@ -18,6 +18,7 @@
 #include "channel_abi.h"
 #include "control_abi.h"
 #include "crash_abi.h"
+#include "worker_stats_abi.h"
 
 namespace nifshim {
 
@@ -77,7 +78,11 @@ class Worker {
   int signal() const { return signal_; }
   std::uint64_t fault_address() const { return fault_address_; }
   int exit_status() const { return exit_status_; }
+  // After death: the core's path (or where it went), "" if none was asked for.
+  const char* core() const { return core_; }
   const abi::CrashRecord* crash_record() const { return dead_.load() ? &last_crash_ : nullptr; }
+  // While it lives: what it counts itself (abi/worker_stats_abi.h), or nullptr.
+  const abi::WorkerStats* stats() const { return alive() ? abi::worker_stats(crash_) : nullptr; }
 
   // Asks it to load the library into buf (in the window); false if it died.
   bool load(abi::LoadBuffer* buf, std::size_t size);
@@ -136,6 +141,7 @@ class Worker {
   std::atomic<bool> retired_{false};
   std::atomic<bool> closing_{false};
   char death_[128] = "running";
+  char core_[4352] = "";  // NIFSHIM_CORE_DIR: where its core went ("" if none)
   abi::CrashRecord* crash_ = nullptr;  // in the window; the worker writes it
   abi::CrashRecord last_crash_{};      // copied at death (the page is reused on restart)
   int signal_ = 0;

@@ -3,12 +3,17 @@
 // libgcc_s beforehand, snprintf into a stack buffer on a dying process).
 #include "crash_report.h"
 
+#include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
 #include <execinfo.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,6 +24,7 @@ namespace nifshim::worker {
 namespace {
 
 abi::CrashRecord* g_record = nullptr;
+int g_core_dir_fd = -1;  // NIFSHIM_CORE_DIR, opened at start (the handler only fchdir's)
 constexpr int kSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP, SIGXCPU, SIGXFSZ};
 constexpr std::size_t kAltStack = 64 * 1024;
 // The crash signals the VM ignores (SIGFPE under ERTS): ignored when sent
@@ -68,7 +74,9 @@ void on_fatal(int sig, siginfo_t* si, void*) {
     for (int i = 0; i < n; ++i) g_record->frames[i] = reinterpret_cast<std::uint64_t>(frames[i]);
     __atomic_store_n(&g_record->state, abi::kCrashSignal, __ATOMIC_RELEASE);
   }
-  // Die by the same signal, so the cause stays visible to anyone who looks.
+  // Die by the same signal, so the cause stays visible to anyone who looks;
+  // with NIFSHIM_CORE_DIR, in that directory, where the kernel writes the core.
+  if (g_core_dir_fd >= 0) fchdir(g_core_dir_fd);
   signal(sig, SIG_DFL);
   raise(sig);
 }
@@ -83,7 +91,34 @@ void crash_report_thread_init() {
   sigaltstack(&ss, nullptr);
 }
 
+namespace {
+
+// NIFSHIM_CORE_DIR (shim/core_dumps.h): the kernel may write this worker's
+// core, into that directory. Without it the limit stays as inherited.
+void allow_core_dumps() {
+  const char* dir = std::getenv("NIFSHIM_CORE_DIR");
+  if (dir == nullptr || *dir == 0) return;
+  g_core_dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (g_core_dir_fd < 0) {
+    std::fprintf(stderr, "nifshim-worker (%s): NIFSHIM_CORE_DIR=%s: %s; no core dumps\n", g_worker.lib_name, dir,
+                 std::strerror(errno));
+    return;
+  }
+  // Bounded (NIFSHIM_CORE_LIMIT, default 1 GiB): a core is the worker's own
+  // memory, but a NIF with a huge heap must not fill the disk.
+  rlimit rl{};
+  getrlimit(RLIMIT_CORE, &rl);
+  rlim_t want = rlim_t{1} << 30;
+  if (const char* l = std::getenv("NIFSHIM_CORE_LIMIT"); l && *l) want = parse_size(l);
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || want < rl.rlim_max ? want : rl.rlim_max;
+  setrlimit(RLIMIT_CORE, &rl);
+  prctl(PR_SET_DUMPABLE, 1);
+}
+
+}  // namespace
+
 void crash_report_install(void* record, std::size_t record_size, std::uint64_t vm_ignored) {
+  allow_core_dumps();
   if (record != nullptr && record_size >= sizeof(abi::CrashRecord))
     g_record = static_cast<abi::CrashRecord*>(record);
   void* warm[4];

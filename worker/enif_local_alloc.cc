@@ -26,6 +26,7 @@
 
 #include "export.h"
 #include "local_alloc.h"
+#include "worker_stats_abi.h"
 
 namespace nifshim::worker {
 namespace {
@@ -74,6 +75,19 @@ mi_heap_t* thread_heap() {
 bool in_arena(const void* p) {
   auto a = reinterpret_cast<std::uintptr_t>(p);
   return a >= g_lo && a < g_hi;
+}
+
+// What the NIF holds of the arena, for nifshim:workers() (local_alloc_count_into).
+abi::WorkerStats* g_stats = nullptr;
+
+// p was allocated in place of an object of `before` usable bytes (0: new).
+void* counted(void* p, std::size_t before) {
+  if (p && g_stats) {
+    g_stats->arena_bytes.fetch_add(std::int64_t(mi_usable_size(p)) - std::int64_t(before),
+                                   std::memory_order_relaxed);
+    g_stats->arena_allocs.fetch_add(1, std::memory_order_relaxed);
+  }
+  return p;
 }
 
 void* do_alloc(std::size_t size, const char* func) {
@@ -136,6 +150,8 @@ bool local_alloc_init(void* arena_base, std::size_t arena_size) {
 
 void* local_alloc(std::size_t size) { return do_alloc(size, "local_alloc"); }
 
+void local_alloc_count_into(abi::WorkerStats* stats) { g_stats = stats; }
+
 void local_free(void* p) { do_free(p, "local_free"); }
 
 bool local_alloc_contains(const void* p) {
@@ -148,10 +164,10 @@ using namespace nifshim::worker;
 
 extern "C" {
 
-NIFSHIM_EXPORT void* enif_alloc(size_t size) { return do_alloc(size, "enif_alloc"); }
+NIFSHIM_EXPORT void* enif_alloc(size_t size) { return counted(do_alloc(size, "enif_alloc"), 0); }
 
 NIFSHIM_EXPORT void* enif_realloc(void* ptr, size_t size) {
-  if (!ptr) return do_alloc(size, "enif_realloc");
+  if (!ptr) return counted(do_alloc(size, "enif_realloc"), 0);
   if (!g_ready.load(std::memory_order_acquire)) {
     say_not_ready("enif_realloc");
     return nullptr;
@@ -161,9 +177,15 @@ NIFSHIM_EXPORT void* enif_realloc(void* ptr, size_t size) {
     return nullptr;
   }
   mi_heap_t* h = thread_heap();
-  return h ? mi_heap_realloc(h, ptr, size) : nullptr;
+  const std::size_t before = mi_usable_size(ptr);
+  void* q = h ? mi_heap_realloc(h, ptr, size) : nullptr;
+  return q ? counted(q, before) : nullptr;
 }
 
-NIFSHIM_EXPORT void enif_free(void* ptr) { do_free(ptr, "enif_free"); }
+NIFSHIM_EXPORT void enif_free(void* ptr) {
+  if (ptr && g_stats && g_ready.load(std::memory_order_acquire) && in_arena(ptr))
+    g_stats->arena_bytes.fetch_sub(std::int64_t(mi_usable_size(ptr)), std::memory_order_relaxed);
+  do_free(ptr, "enif_free");
+}
 
 }  // extern "C"

@@ -11,6 +11,8 @@
 
 #include <cstddef>
 
+#include "worker_stats_abi.h"
+
 namespace nifshim::worker {
 
 // mimalloc (2.0.x, 64-bit) manages an arena in blocks of 32 MiB
@@ -40,6 +42,10 @@ void* local_alloc(std::size_t size);
 // Free a block from local_alloc or enif_alloc, from any thread; nullptr is a
 // no-op. A pointer outside the arena is reported on stderr and not freed.
 void local_free(void* p);
+
+// enif_alloc/enif_realloc/enif_free count what the NIF holds into *stats
+// (in the window, read by the VM); nullptr: no counting.
+void local_alloc_count_into(abi::WorkerStats* stats);
 
 // Is p inside the arena given to local_alloc_init?
 bool local_alloc_contains(const void* p);

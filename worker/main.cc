@@ -32,6 +32,7 @@
 #include "log.h"
 #include "thread_role.h"
 #include "vm_request.h"
+#include "worker_stats_abi.h"
 #include "worker_state.h"
 
 namespace nifshim::worker {
@@ -148,6 +149,7 @@ int main(int argc, char** argv) {
   auto* record = reinterpret_cast<void*>(arg_addr(argv[6]));
   crash_report_install(in_window(record) ? record : nullptr, abi::kCrashRecordSize,
                        std::strtoull(argv[9], nullptr, 0));
+  local_alloc_count_into(in_window(record) ? abi::worker_stats(record) : nullptr);
   auto* vm_state = reinterpret_cast<abi::VmState*>(arg_addr(argv[7]));
   g_worker.vm_state = in_window(vm_state) ? vm_state : nullptr;
   follow_vm_cwd();

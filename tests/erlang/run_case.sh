@@ -424,9 +424,47 @@ case "$case_name" in
     pass "5 VMs halted while selecting and stopping descriptors: each exited 0" ;;
 
   restart_limit)
-    isolation_case restart_limit NIFSHIM_RESTARTS=2/60
+    isolation_case restart_limit NIFSHIM_RESTARTS=2/60 NIFSHIM_BACKOFF=off
     grep -q 'crash_nif.so: 2 restarts within 60 s: giving up' "$tmp/err" || fail "no log line"
     pass "$(tail -n 1 "$tmp/out")" ;;
+
+  worker_usage)
+    shim_erl "$tmp/out" "$tmp/err" -eval 'usage_tests:run().' || fail "exit $?"
+    clean_stderr "$tmp/err"
+    ERL_LIBS=$NIFSHIM_ERL_LIBS rebuilt_erl "$tmp/out2" "$tmp/err2" -eval 'usage_tests:rebuilt().' \
+      || fail "rebuilt: exit $?"
+    pass "$(tail -n 1 "$tmp/out"); $(tail -n 1 "$tmp/out2")" ;;
+
+  release_rebar3|release_mix)
+    # A rebar3 / mix release started by its own start script under nifshim.
+    [ -n "${NIFSHIM_SANITIZER_PRELOAD:-}" ] && export LD_PRELOAD=$NIFSHIM_SANITIZER_PRELOAD
+    r=$("$NIFSHIM_SOURCE_ROOT/tests/release/run.sh" "${case_name#release_}" "$tmp") || fail "$r"
+    pass "${case_name#release_} release: $r" ;;
+
+  worker_core)
+    # A crashing worker's core: its own, named, bounded, and gdb opens it.
+    mkdir -p "$tmp/cores"
+    ( export NIFSHIM_CORE_DIR=$tmp/cores NIFSHIM_CORE_KEEP=2
+      shim_erl "$tmp/out" "$tmp/err" -eval 'recovery_tests:cores().' ) || fail "exit $?"
+    core=$(tail -n 1 "$tmp/out")
+    [ -f "$core" ] || fail "no core at $core"
+    worker=$(dirname "$NIFSHIM_LIB")/../worker/nifshim-worker
+    gdb -batch -ex bt "$worker" "$core" >"$tmp/gdb.out" 2>&1
+    grep -q 'crash (env=' "$tmp/gdb.out" || fail "gdb's backtrace of $core does not name the NIF's function"
+    size=$(stat -c %s "$core")
+    [ "$size" -lt $((512 << 20)) ] || fail "the core is $size bytes: the window is in it"
+    pass "core $(basename "$core"), $((size >> 20)) MiB, gdb: $(grep -m1 'crash (env=' "$tmp/gdb.out" | cut -c1-60)" ;;
+
+  restart_backoff)
+    ( export NIFSHIM_RESTARTS=2/60 NIFSHIM_BACKOFF=300/1200
+      shim_erl "$tmp/out" "$tmp/err" -eval 'recovery_tests:backoff().' ) || fail "backoff: exit $?"
+    grep -q 'crash_nif.so: 2 restarts within 60 s: next try in 300 ms' "$tmp/err" || fail "no backoff log line"
+    grep -q 'next try in 1200 ms' "$tmp/err" || fail "no capped backoff log line"
+    ( export NIFSHIM_RESTARTS=2/2 NIFSHIM_BACKOFF=300/1200
+      shim_erl "$tmp/out2" "$tmp/err2" -eval 'recovery_tests:backoff_quiet().' ) || fail "backoff_quiet: exit $?"
+    ( export NIFSHIM_RESTARTS=2/60 NIFSHIM_BACKOFF=off
+      shim_erl "$tmp/out3" "$tmp/err3" -eval 'recovery_tests:backoff_off().' ) || fail "backoff_off: exit $?"
+    pass "$(tail -n 1 "$tmp/out"); $(tail -n 1 "$tmp/out2"); $(tail -n 1 "$tmp/out3")" ;;
 
   crashes)
     # Every way a NIF can die, on normal and dirty schedulers; one VM each.

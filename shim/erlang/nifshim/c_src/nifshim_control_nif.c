@@ -9,12 +9,23 @@ typedef ERL_NIF_TERM (*control_fn)(ErlNifEnv*, int, const ERL_NIF_TERM[]);
 static ERL_NIF_TERM not_active(ErlNifEnv* env) {
     return enif_make_tuple2(env, enif_make_atom(env, "nifshim_error"),
                             enif_make_string(env,
-                                "the VM runs without libnifshim.so (start it with: nifshim run -- erl)",
+                                "the VM runs without libnifshim.so (start it with: nifshim run -- erl; "
+                                "in rebuilt mode, no rebuilt NIF library is loaded yet)",
                                 ERL_NIF_LATIN1));
 }
 
+/* Preloaded, the shim is in the global scope. Rebuilt mode (no preload), it
+ * came as a dependency of a rebuilt NIF library, in that library's local
+ * scope: found by its name among the loaded objects (never loaded here). */
 static ERL_NIF_TERM forward(const char* sym, ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     control_fn f = (control_fn)dlsym(RTLD_DEFAULT, sym);
+    if (!f) {
+        void* shim = dlopen("libnifshim.so", RTLD_NOW | RTLD_NOLOAD);
+        if (shim) {
+            f = (control_fn)dlsym(shim, sym);
+            dlclose(shim);  /* drops the reference NOLOAD took; the library stays */
+        }
+    }
     return f ? f(env, argc, argv) : not_active(env);
 }
 

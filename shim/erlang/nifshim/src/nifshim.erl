@@ -10,9 +10,10 @@
 -on_load(init/0).
 
 -type worker() :: #{library := string(), name := string(), pid := integer(),
-                    state := running | dead | gave_up, calls := non_neg_integer(),
+                    state := running | dead | backoff | gave_up, calls := non_neg_integer(),
                     crashes := non_neg_integer(), restarts := non_neg_integer(),
-                    uptime_ms := non_neg_integer()}.
+                    uptime_ms := non_neg_integer(), retry_in_ms := non_neg_integer(),
+                    backoff_ms := non_neg_integer()}.
 
 init() ->
     erlang:load_nif(filename:join(code:priv_dir(nifshim), "nifshim_control"), 0).
@@ -22,7 +23,7 @@ init() ->
 workers() -> check(control_workers()).
 
 %% @doc Kills the worker of a library (by name, e.g. "crypto", or path) so the
-%% next call starts a fresh one; also lifts a restart_limit.
+%% next call starts a fresh one; also lifts a restart_limit and its backoff.
 -spec restart(string() | atom() | binary()) -> ok | {error, not_found}.
 restart(Name) when is_atom(Name) -> restart(atom_to_list(Name));
 restart(Name) when is_binary(Name) -> restart(binary_to_list(Name));
