@@ -217,9 +217,11 @@ memory_returned() ->
         %% With keeping on, freed pages are kept (so the bound is tested);
         %% off, none are.
         (Max > 0) =:= (Kept > 0) orelse fail("~p kept with NIFSHIM_KEEP ~p: ~p", [Kept, Max, First]),
+        %% Pages kept longer than keep_ms go back: which ones, at what age, is
+        %% the unit tests' (kept_pages_test.cc, an explicit clock); here they
+        %% must all go back (a hang guard, not a timing check: on a loaded
+        %% machine the releaser thread runs late), and the time is reported.
         {Ms2, Last} = wait_returned(T0, Max),
-        Deadline = Ms + Ms div 4 + 2000,  % + scheduling slack on a busy machine
-        Ms2 =< Deadline orelse fail("kept pages went back after ~p ms, bound ~p ms", [Ms2, Deadline]),
         #{resident := Resident} = Last,
         Resident =< Held - 250 * ?MiB orelse
             fail("the window still holds ~p MiB (~p MiB while the binaries lived); at first ~p, at last ~p",
