@@ -47,7 +47,7 @@ void prune(const char* dir, const char* lib) {
   std::snprintf(prefix, sizeof prefix, "nif-%s-", lib);
   struct Entry {
     char name[256];
-    time_t mtime;
+    timespec mtime;
   };
   Entry found[64];
   int n = 0;
@@ -63,14 +63,16 @@ void prune(const char* dir, const char* lib) {
     if (fstatat(dirfd(d), e->d_name, &st, 0) != 0) continue;
     if (n == 64) break;
     std::snprintf(found[n].name, sizeof found[n].name, "%s", e->d_name);
-    found[n++].mtime = st.st_mtime;
+    found[n++].mtime = st.st_mtim;
   }
   closedir(d);
   if (dfd < 0) return;
   while (n > keep_limit()) {
     int oldest = 0;
-    for (int i = 1; i < n; ++i)
-      if (found[i].mtime < found[oldest].mtime) oldest = i;
+    for (int i = 1; i < n; ++i) {
+      const timespec a = found[i].mtime, b = found[oldest].mtime;
+      if (a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec)) oldest = i;
+    }
     if (unlinkat(dfd, found[oldest].name, 0) == 0)
       log_debug("core dumps: removed %s/%s (more than %d for %s)", dir, found[oldest].name, keep_limit(), lib);
     found[oldest] = found[--n];
