@@ -14,7 +14,7 @@
 
 cases() ->
     terms_cases() ++ binmap_cases() ++ resource_cases() ++ thread_cases() ++
-        misc_cases() ++ select_cases() ++ upgrade_cases().
+        misc_cases() ++ select_cases() ++ upgrade_cases() ++ newer_cases().
 
 run(OutFile) ->
     Results = [{Name, run_case(F)} || {Name, F} <- cases()],
@@ -792,4 +792,46 @@ upgrade_cases() ->
         D1 = wait_for(fun() -> api_upgrade:dtors() end, {element(1, D0) + 1, element(2, D0) + 7}),
         {I1, G1, I2, G2, G3, Purged, I3, D1 =:= {element(1, D0) + 1, element(2, D0) + 7},
          t(fun() -> api_upgrade:get(api_resources:new(3, 1)) end)}
+     end}].
+
+%% ---------------------------------------------------------------- NIF 2.17, 2.18
+
+%% The functions newer than NIF 2.16 (api_newer): only on a runtime that has
+%% them (the library is built against its headers).
+newer_cases() ->
+    Minor = api_newer:nif_minor(),
+    [{newer_nif_minor, fun() -> Minor end}] ++
+        [C || Minor >= 17, C <- newer17_cases()] ++ [C || Minor >= 18, C <- newer18_cases()].
+
+newer17_cases() ->
+    Smile = [16#1F600],
+    [{newer_load_options, fun() -> api_newer:load_options() end},
+     {newer_string_length, fun() ->
+        [t(fun() -> api_newer:string_length(S, E) end)
+         || {S, E} <- [{"abc", latin1}, {[228, 246], latin1}, {[228, 246], utf8}, {Smile, utf8},
+                       {Smile, latin1}, {[256], latin1}, {"", utf8}, {"abc", bogus},
+                       {not_a_list, latin1}, {[1 | 2], utf8}, {[-1], utf8}]]
+     end},
+     {newer_new_atom, fun() ->
+        [t(fun() -> api_newer:new_atom(B, E) end)
+         || {B, E} <- [{<<"nifshim_fresh_atom">>, latin1}, {<<"ok">>, latin1},
+                       {<<"åäö"/utf8>>, utf8}, {<<"caf", 233>>, latin1}, {<<255>>, utf8},
+                       {<<"åäö"/utf8>>, latin1}, {binary:copy(<<"a">>, 255), latin1},
+                       {binary:copy(<<"a">>, 256), latin1}, {<<"x">>, bogus}, {<<>>, utf8}]]
+     end},
+     {newer_utf8, fun() ->
+        [t(fun() -> api_newer:utf8(A, B) end)
+         || {A, B} <- [{list_to_atom([229, 228, 246]), <<"åäö"/utf8>>}, {ok, <<"ok">>},
+                       {list_to_atom(Smile), <<"😀"/utf8>>},
+                       {ok, <<"nifshim_never_an_atom">>}, {ok, <<255, 254>>}]]
+     end}].
+
+newer18_cases() ->
+    [{newer_term_size, fun() ->
+        api_newer:sizes([1, -1, 1 bsl 70, 1.5, ok, {a, b}, [1, 2, 3], "abc", <<1, 2, 3>>,
+                         binary:copy(<<1>>, 100), #{a => 1}, maps:from_list([{I, I} || I <- lists:seq(1, 40)]),
+                         {}, [], <<>>, fun lists:map/2])
+     end},
+     {newer_atom_cache_index, fun() ->
+        [t(fun() -> api_newer:cache_index(A) end) || A <- [ok, true, error, undefined, nifshim_rare_atom, 1]]
      end}].

@@ -457,5 +457,22 @@ MK
     clean_stderr "$tmp/err"
     pass "$(tail -n 1 "$tmp/out")" ;;
 
+  api_options)
+    # enif_set_option's callbacks (NIF 2.17): unloading runs the unload-thread
+    # callback on each scheduler thread, then unload; halt runs on_halt and
+    # waits for a dirty call of the library (delay halt). The events a native
+    # run records are the isolated run's.
+    minor=$(erl -noshell -eval 'io:format("~s", [erlang:system_info(nif_version)]), halt().')
+    case $minor in 2.1[0-6]) echo "SKIP api_options: NIF $minor has no enif_set_option (2.17+)"; exit 77 ;; esac
+    NIFSHIM_TEST_EVENTS=$tmp/native.events plain_erl "$tmp/native.out" "$tmp/native.err" \
+      -eval "api_newer:unload_then_halt(\"$tmp/native.events\")." || fail "native run exited $?"
+    NIFSHIM_TEST_EVENTS=$tmp/iso.events shim_erl "$tmp/iso.out" "$tmp/iso.err" \
+      -eval "api_newer:unload_then_halt(\"$tmp/iso.events\")." || fail "isolated run exited $?"
+    clean_stderr "$tmp/iso.err"
+    grep -q '^on_halt$' "$tmp/native.events" && grep -q '^slow finished$' "$tmp/native.events" \
+      && grep -q '^unload_thread normal$' "$tmp/native.events" || fail "native run: events missing"
+    cmp -s "$tmp/native.events" "$tmp/iso.events" || fail "events differ (native vs isolated)"
+    pass "$(grep -c . "$tmp/iso.events") events as native: $(sort -u "$tmp/iso.events" | paste -sd, -)" ;;
+
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
