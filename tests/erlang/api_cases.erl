@@ -5,7 +5,7 @@
 %% return properties of them instead. Results are also independent of the
 %% number of schedulers.
 -module(api_cases).
--export([cases/0, run/1, run_case/1, dump/1]).
+-export([cases/0, run/1, run_case/1, dump/1, newer_unload_then_halt/1]).
 
 -define(TIMEOUT, 5000).
 %% How long a case's process may run: a guard against a hang, not a timing
@@ -800,7 +800,7 @@ upgrade_cases() ->
 %% them (the library is built against its headers).
 newer_cases() ->
     Minor = api_newer:nif_minor(),
-    [{newer_nif_minor, fun() -> Minor end}] ++
+    [{newer_nif_minor, fun() -> Minor end} || Minor >= 17] ++
         [C || Minor >= 17, C <- newer17_cases()] ++ [C || Minor >= 18, C <- newer18_cases()].
 
 newer17_cases() ->
@@ -835,3 +835,28 @@ newer18_cases() ->
      {newer_atom_cache_index, fun() ->
         [t(fun() -> api_newer:cache_index(A) end) || A <- [ok, true, error, undefined, nifshim_rare_atom, 1]]
      end}].
+
+%% The option callbacks (run_case.sh api_options): unload api_newer's library (its
+%% unload-thread callback runs on each scheduler thread, then unload), load
+%% it again, start a dirty call that the halt must wait for (delay halt),
+%% and halt while it runs (on_halt runs first). The events file says what ran.
+newer_unload_then_halt(Events) ->
+    {module, api_newer} = code:ensure_loaded(api_newer),
+    true = code:delete(api_newer),
+    true = code:soft_purge(api_newer),
+    wait_for_line(Events, "unload", 500),
+    {module, api_newer} = code:load_file(api_newer),
+    spawn(fun() -> api_newer:slow(1500) end),
+    wait_for_line(Events, "slow started", 500),
+    halt().
+
+wait_for_line(_, Line, 0) -> error({no_event, Line});
+wait_for_line(File, Line, N) ->
+    Lines = case file:read_file(File) of
+                {ok, B} -> string:split(binary_to_list(B), "\n", all);
+                _ -> []
+            end,
+    case lists:member(Line, Lines) of
+        true -> ok;
+        false -> receive after 10 -> ok end, wait_for_line(File, Line, N - 1)
+    end.

@@ -4,7 +4,7 @@
 %% are not in the library: their stubs stay.
 -module(api_newer).
 -export([nif_minor/0, load_options/0, string_length/2, new_atom/2, utf8/2, slow/1,
-         sizes/1, cache_index/1, unload_then_halt/1]).
+         sizes/1, cache_index/1]).
 -on_load(init/0).
 
 init() ->
@@ -20,26 +20,3 @@ slow(_) -> erlang:nif_error(not_loaded).
 sizes(_) -> erlang:nif_error(not_loaded).
 cache_index(_) -> erlang:nif_error(not_loaded).
 
-%% The option callbacks (run_case.sh api_options): unload the library (its
-%% unload-thread callback runs on each scheduler thread, then unload), load
-%% it again, start a dirty call that the halt must wait for (delay halt),
-%% and halt while it runs (on_halt runs first). The events file says what ran.
-unload_then_halt(Events) ->
-    true = code:delete(?MODULE),
-    true = code:soft_purge(?MODULE),
-    wait_for_line(Events, "unload", 500),
-    {module, ?MODULE} = code:load_file(?MODULE),
-    spawn(fun() -> ?MODULE:slow(1500) end),
-    wait_for_line(Events, "slow started", 500),
-    halt().
-
-wait_for_line(_, Line, 0) -> error({no_event, Line});
-wait_for_line(File, Line, N) ->
-    Lines = case file:read_file(File) of
-                {ok, B} -> string:split(binary_to_list(B), "\n", all);
-                _ -> []
-            end,
-    case lists:member(Line, Lines) of
-        true -> ok;
-        false -> receive after 10 -> ok end, wait_for_line(File, Line, N - 1)
-    end.
