@@ -287,8 +287,17 @@ binmap_cases() ->
      {binmap_map_iter, fun() ->
         Big = maps:from_list([{I, -I} || I <- lists:seq(1, 50)]),
         {F, B, P} = api_binmap:map_iter(Big),
+        %% Since OTP 26 a flatmap orders atom keys by atom index, which
+        %% differs between VMs (the shim makes atoms of its own): the walk is
+        %% compared with the VM's own order (maps:to_list/1).
+        Abc = #{a => 1, b => 2, c => 3},
+        InOrder = fun({F3, B3, P3}) ->
+                          L = maps:to_list(Abc),
+                          {lists:sort(F3), F3 =:= lists:reverse(L), B3 =:= L,
+                           [case X of {_, _} -> {second, X =:= lists:nth(2, L)}; _ -> X end || X <- P3]}
+                  end,
         [api_binmap:map_iter(#{}), api_binmap:map_iter(#{a => 1}),
-         api_binmap:map_iter(#{a => 1, b => 2, c => 3}),
+         InOrder(api_binmap:map_iter(Abc)),
          {lists:sort(F) =:= lists:sort(maps:to_list(Big)), lists:reverse(F) =:= B, length(F), P},
          t(fun() -> api_binmap:map_iter(foo) end)]
      end},
