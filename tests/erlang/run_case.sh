@@ -288,7 +288,8 @@ case "$case_name" in
     "$NIFSHIM_LAUNCHER" run -- erl -noshell -pa "$ebin" \
       -eval 'alive = crash_nif:crash(none), io:format("~s~n", [isolation_tests:worker_pid("nif:crash_nif")]), timer:sleep(60000).' \
       >"$tmp/out" 2>"$tmp/err" &
-    for _ in $(seq 100); do [ -s "$tmp/out" ] && break; sleep 0.1; done
+    # Up to 60 s for the worker to start (a loaded machine), then checked.
+    for _ in $(seq 600); do [ -s "$tmp/out" ] && break; sleep 0.1; done
     worker=$(head -n 1 "$tmp/out")
     [ -n "$worker" ] && kill -0 "$worker" 2>/dev/null || fail "no worker started"
     beam=$(awk '{print $4}' "/proc/$worker/stat")
