@@ -28,7 +28,9 @@ enum class Msg : std::uint16_t {
   kEnif = 6,      // an enif request: api = ApiId, slot[i] = argument i
 };
 
-enum class CallbackKind : std::uint32_t { kDtor, kStop, kDown, kDyncall };
+// Resource callbacks, then the library's callbacks set with enif_set_option
+// (NIF 2.17: on halt, on unload per scheduler thread), which take priv_data.
+enum class CallbackKind : std::uint32_t { kDtor, kStop, kDown, kDyncall, kOnHalt, kOnUnloadThread };
 enum class LoadKind : std::uint32_t { kLoad, kUpgrade, kUnload };
 
 // kCall's fn: below this, an index into the library's functions; else the

@@ -36,6 +36,13 @@ namespace res {
 enum : int { kA0, kA1, kA2 };
 }
 
+// enif_set_option: the option and, for ERL_NIF_OPT_ON_HALT and
+// ERL_NIF_OPT_ON_UNLOAD_THREAD, the worker's callback (the VM registers a
+// closure that runs it here with the library's priv_data).
+namespace opt {
+enum : int { kEnv, kOption, kCallback };
+}
+
 // priv_format_term: reply slot[0] = characters the text needs; kPrecision
 // is %T's precision (ERTS's budget of elements and atom characters), or -1
 namespace fmt {

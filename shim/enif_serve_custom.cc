@@ -4,6 +4,7 @@
 #include <erl_nif.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -162,6 +163,49 @@ std::uint64_t select(Worker* w, abi::ApiId id, const std::uint64_t* s) {
   return static_cast<std::uint64_t>(static_cast<std::int64_t>(r));
 }
 
+#if NIFSHIM_NIF_MINOR >= 17
+// enif_set_option. A callback becomes a closure of the library (made once:
+// the VM refuses a second one) that runs the worker's function. After a
+// restart the module is loaded already (the VM refuses options now): the
+// closures are rebound to the new worker's functions and the answer is what
+// the first load got.
+std::uint64_t set_option(NifLibrary* lib, const std::uint64_t* s) {
+  auto env = decode<ErlNifEnv*>(s[abi::opt::kEnv]);
+  auto opt = static_cast<ErlNifOption>(s[abi::opt::kOption]);
+  const std::uint64_t fn = s[abi::opt::kCallback];
+  auto real_set = real_fn<int (*)(ErlNifEnv*, ErlNifOption, ...)>(abi::ApiId::enif_set_option);
+  const bool with_callback = opt == ERL_NIF_OPT_ON_HALT || opt == ERL_NIF_OPT_ON_UNLOAD_THREAD;
+  Binding** slot = opt == ERL_NIF_OPT_ON_HALT ? &lib->on_halt : &lib->on_unload_thread;
+  if (lib->restarting) {
+    if (opt == ERL_NIF_OPT_DELAY_HALT && lib->delay_halt) return 0;
+    if (with_callback && fn != 0 && *slot != nullptr) {
+      (*slot)->fn = fn;
+      return 0;
+    }
+    log_error("%s: after a restart, load set option %d it did not set before: refused", lib->path, int(opt));
+    return EINVAL;
+  }
+  int r;
+  if (!with_callback) {
+    r = real_set(env, opt);
+    if (r == 0 && opt == ERL_NIF_OPT_DELAY_HALT) lib->delay_halt = true;
+  } else if (fn == 0 || *slot != nullptr) {
+    r = real_set(env, opt, nullptr);  // EINVAL, as ERTS answers
+  } else {
+    Binding* b = nullptr;
+    const auto kind = opt == ERL_NIF_OPT_ON_HALT ? abi::CallbackKind::kOnHalt : abi::CallbackKind::kOnUnloadThread;
+    void* code = lib->option_closure(static_cast<int>(kind), fn, &b);
+    if (code == nullptr) {
+      log_error("%s: enif_set_option: no closure for the callback", lib->path);
+      return ENOMEM;
+    }
+    r = real_set(env, opt, code);
+    if (r == 0) *slot = b;
+  }
+  return static_cast<std::uint64_t>(static_cast<std::int64_t>(r));
+}
+#endif
+
 }  // namespace
 
 namespace {
@@ -252,6 +296,10 @@ std::uint64_t serve_custom(Worker* w, abi::ApiId id, std::uint64_t* s, std::uint
     case abi::ApiId::enif_select:
     case abi::ApiId::enif_select_x:
       return select(w, id, s);
+#if NIFSHIM_NIF_MINOR >= 17
+    case abi::ApiId::enif_set_option:
+      return set_option(lib, s);
+#endif
     case abi::ApiId::enif_system_info: {
       auto* info = decode<ErlNifSysInfo*>(s[abi::sysinfo::kBuf]);
       auto size = static_cast<std::size_t>(s[abi::sysinfo::kSize]);

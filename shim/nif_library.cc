@@ -165,7 +165,21 @@ void on_callback(ffi_cif*, void*, void** args, void* user) {
       call_callback(w, abi::CallbackKind::kDyncall, b->fn, env, obj,
                     reinterpret_cast<std::uint64_t>(*static_cast<void**>(args[2])), 0);
       break;
+    case abi::CallbackKind::kOnHalt:  // option_closure's, not a resource's
+    case abi::CallbackKind::kOnUnloadThread:
+      break;
   }
+}
+
+// enif_set_option's callbacks: the VM passes its priv_data (what load
+// returned; after a restart the new worker's). The worker runs the NIF's
+// callback on the thread paired with the calling VM thread; on halt the VM
+// is still whole, and so is the worker.
+void on_option_callback(ffi_cif*, void*, void** args, void* user) {
+  auto* b = static_cast<Binding*>(user);
+  NifLibrary* lib = b->lib;
+  void* priv = lib->priv_overridden ? lib->priv : *static_cast<void**>(args[0]);
+  call_callback(lib->worker, static_cast<abi::CallbackKind>(b->kind), b->fn, nullptr, priv, 0, 0);
 }
 
 Binding* bind(NifLibrary* lib, std::uint64_t fn, const char* name, int kind = 0) {
@@ -414,8 +428,17 @@ void* NifLibrary::callback_closure(int kind, std::uint64_t fn, Binding** binding
       return make_closure(this, &ffi_type_void, {p, p, &ffi_type_sint, &ffi_type_sint}, on_callback, b);
     case abi::CallbackKind::kDown: return make_closure(this, &ffi_type_void, {p, p, p, p}, on_callback, b);
     case abi::CallbackKind::kDyncall: return make_closure(this, &ffi_type_void, {p, p, p}, on_callback, b);
+    case abi::CallbackKind::kOnHalt:
+    case abi::CallbackKind::kOnUnloadThread: break;  // option_closure
   }
   return nullptr;
+}
+
+void* NifLibrary::option_closure(int kind, std::uint64_t fn, Binding** binding) {
+  std::lock_guard<std::mutex> g(mu);
+  Binding* b = bind(this, fn, kind == int(abi::CallbackKind::kOnHalt) ? "on_halt" : "on_unload_thread", kind);
+  *binding = b;
+  return make_closure(this, &ffi_type_void, {&ffi_type_pointer}, on_option_callback, b);
 }
 
 void for_each_library(void (*fn)(NifLibrary*, void*), void* arg) {

@@ -63,6 +63,11 @@ struct NifLibrary {
   void* priv = nullptr;                 // the worker's priv_data after a restart
   bool priv_overridden = false;
   std::vector<ResourceTypeRecord> types;
+  // enif_set_option (NIF 2.17): the closures the VM calls on halt and on
+  // unload per scheduler thread; rebound to the new worker after a restart.
+  Binding* on_halt = nullptr;
+  Binding* on_unload_thread = nullptr;
+  bool delay_halt = false;
   std::vector<double> restart_times;    // monotonic seconds, for the policy
   bool gave_up = false;                 // the restart policy ran out (NIFSHIM_BACKOFF=off)
   double backoff_until = 0;             // monotonic seconds: fail fast until then (0: none)
@@ -85,6 +90,9 @@ struct NifLibrary {
   // A closure for a resource callback of kind `kind` (abi::CallbackKind);
   // *binding says what it calls (rebound after a restart).
   void* callback_closure(int kind, std::uint64_t fn, Binding** binding);
+  // A closure for enif_set_option's callback of kind `kind` (kOnHalt,
+  // kOnUnloadThread): void (*)(void* priv_data), run in the worker.
+  void* option_closure(int kind, std::uint64_t fn, Binding** binding);
 };
 
 // Makes sure the library has a live worker: restarts a dead one (a fresh

@@ -267,6 +267,27 @@ extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_list(ErlNifEnv* env, unsigned c
   return t;
 }
 
+#if NIFSHIM_NIF_MINOR >= 17
+// Options with a callback hand the VM the worker's function: the VM registers
+// a closure that runs it here (shim/enif_serve_custom.cc). Only load and
+// upgrade may set options; the VM checks that, as natively.
+extern "C" NIFSHIM_EXPORT int enif_set_option(ErlNifEnv* env, ErlNifOption opt, ...) {
+  void* fn = nullptr;
+  if (opt == ERL_NIF_OPT_ON_HALT || opt == ERL_NIF_OPT_ON_UNLOAD_THREAD) {
+    va_list ap;
+    va_start(ap, opt);
+    fn = va_arg(ap, void*);
+    va_end(ap);
+  }
+  VmRequest rq(abi::ApiId::enif_set_option);
+  std::uint64_t* s = rq.msg().slot;
+  s[abi::opt::kEnv] = encode(env);
+  s[abi::opt::kOption] = static_cast<std::uint64_t>(opt);
+  s[abi::opt::kCallback] = reinterpret_cast<std::uint64_t>(fn);
+  return static_cast<int>(static_cast<std::int64_t>(rq.send()));
+}
+#endif
+
 // The priv_data of the call being run is known locally; any other env asks.
 extern "C" NIFSHIM_EXPORT void* enif_priv_data(ErlNifEnv* env) {
   ThreadRole& r = thread_role();

@@ -110,6 +110,10 @@ void run_callback(abi::Message& m) {
     case abi::CallbackKind::kDyncall:
       as<ErlNifResourceDynCall*>(m.fn)(env, obj, as<void*>(m.slot[abi::cb::kArg2]));
       break;
+    case abi::CallbackKind::kOnHalt:          // enif_set_option's callbacks:
+    case abi::CallbackKind::kOnUnloadThread:  // obj is the library's priv_data
+      as<void (*)(void*)>(m.fn)(obj);
+      break;
   }
 }
 

@@ -135,7 +135,13 @@ check_isolation(Lib) ->
 so_path(Mod, So) ->
     case code:which(Mod) of
         F when is_list(F) ->
-            AppDir = filename:dirname(filename:dirname(F)),
+            AppDir0 = filename:dirname(filename:dirname(F)),
+            %% on another runtime the Debian apps are linked in (scripts/compat):
+            %% /proc/PID/maps names the file itself
+            AppDir = case file:read_link(AppDir0) of
+                         {ok, Target} -> filename:absname(Target, filename:dirname(AppDir0));
+                         _ -> AppDir0
+                     end,
             Cands = [filename:join([AppDir, "priv", So]), filename:join([AppDir, "priv", "lib", So])],
             case [C || C <- Cands, filelib:is_regular(C)] of
                 [C | _] -> C;

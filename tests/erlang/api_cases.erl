@@ -5,7 +5,7 @@
 %% return properties of them instead. Results are also independent of the
 %% number of schedulers.
 -module(api_cases).
--export([cases/0, run/1, run_case/1, dump/1]).
+-export([cases/0, run/1, run_case/1, dump/1, newer_unload_then_halt/1]).
 
 -define(TIMEOUT, 5000).
 %% How long a case's process may run: a guard against a hang, not a timing
@@ -14,7 +14,7 @@
 
 cases() ->
     terms_cases() ++ binmap_cases() ++ resource_cases() ++ thread_cases() ++
-        misc_cases() ++ select_cases() ++ upgrade_cases().
+        misc_cases() ++ select_cases() ++ upgrade_cases() ++ newer_cases().
 
 run(OutFile) ->
     Results = [{Name, run_case(F)} || {Name, F} <- cases()],
@@ -287,8 +287,17 @@ binmap_cases() ->
      {binmap_map_iter, fun() ->
         Big = maps:from_list([{I, -I} || I <- lists:seq(1, 50)]),
         {F, B, P} = api_binmap:map_iter(Big),
+        %% Since OTP 26 a flatmap orders atom keys by atom index, which
+        %% differs between VMs (the shim makes atoms of its own): the walk is
+        %% compared with the VM's own order (maps:to_list/1).
+        Abc = #{a => 1, b => 2, c => 3},
+        InOrder = fun({F3, B3, P3}) ->
+                          L = maps:to_list(Abc),
+                          {lists:sort(F3), F3 =:= lists:reverse(L), B3 =:= L,
+                           [case X of {_, _} -> {second, X =:= lists:nth(2, L)}; _ -> X end || X <- P3]}
+                  end,
         [api_binmap:map_iter(#{}), api_binmap:map_iter(#{a => 1}),
-         api_binmap:map_iter(#{a => 1, b => 2, c => 3}),
+         InOrder(api_binmap:map_iter(Abc)),
          {lists:sort(F) =:= lists:sort(maps:to_list(Big)), lists:reverse(F) =:= B, length(F), P},
          t(fun() -> api_binmap:map_iter(foo) end)]
      end},
@@ -793,3 +802,70 @@ upgrade_cases() ->
         {I1, G1, I2, G2, G3, Purged, I3, D1 =:= {element(1, D0) + 1, element(2, D0) + 7},
          t(fun() -> api_upgrade:get(api_resources:new(3, 1)) end)}
      end}].
+
+%% ---------------------------------------------------------------- NIF 2.17, 2.18
+
+%% The functions newer than NIF 2.16 (api_newer): only on a runtime that has
+%% them (the library is built against its headers).
+newer_cases() ->
+    Minor = api_newer:nif_minor(),
+    [{newer_nif_minor, fun() -> Minor end} || Minor >= 17] ++
+        [C || Minor >= 17, C <- newer17_cases()] ++ [C || Minor >= 18, C <- newer18_cases()].
+
+newer17_cases() ->
+    Smile = [16#1F600],
+    [{newer_load_options, fun() -> api_newer:load_options() end},
+     {newer_string_length, fun() ->
+        [t(fun() -> api_newer:string_length(S, E) end)
+         || {S, E} <- [{"abc", latin1}, {[228, 246], latin1}, {[228, 246], utf8}, {Smile, utf8},
+                       {Smile, latin1}, {[256], latin1}, {"", utf8}, {"abc", bogus},
+                       {not_a_list, latin1}, {[1 | 2], utf8}, {[-1], utf8}]]
+     end},
+     {newer_new_atom, fun() ->
+        [t(fun() -> api_newer:new_atom(B, E) end)
+         || {B, E} <- [{<<"nifshim_fresh_atom">>, latin1}, {<<"ok">>, latin1},
+                       {<<"åäö"/utf8>>, utf8}, {<<"caf", 233>>, latin1}, {<<255>>, utf8},
+                       {<<"åäö"/utf8>>, latin1}, {binary:copy(<<"a">>, 255), latin1},
+                       {binary:copy(<<"a">>, 256), latin1}, {<<"x">>, bogus}, {<<>>, utf8}]]
+     end},
+     {newer_utf8, fun() ->
+        [t(fun() -> api_newer:utf8(A, B) end)
+         || {A, B} <- [{list_to_atom([229, 228, 246]), <<"åäö"/utf8>>}, {ok, <<"ok">>},
+                       {list_to_atom(Smile), <<"😀"/utf8>>},
+                       {ok, <<"nifshim_never_an_atom">>}, {ok, <<255, 254>>}]]
+     end}].
+
+newer18_cases() ->
+    [{newer_term_size, fun() ->
+        api_newer:sizes([1, -1, 1 bsl 70, 1.5, ok, {a, b}, [1, 2, 3], "abc", <<1, 2, 3>>,
+                         binary:copy(<<1>>, 100), #{a => 1}, maps:from_list([{I, I} || I <- lists:seq(1, 40)]),
+                         {}, [], <<>>, fun lists:map/2])
+     end},
+     {newer_atom_cache_index, fun() ->
+        [t(fun() -> api_newer:cache_index(A) end) || A <- [ok, true, error, undefined, nifshim_rare_atom, 1]]
+     end}].
+
+%% The option callbacks (run_case.sh api_options): unload api_newer's library (its
+%% unload-thread callback runs on each scheduler thread, then unload), load
+%% it again, start a dirty call that the halt must wait for (delay halt),
+%% and halt while it runs (on_halt runs first). The events file says what ran.
+newer_unload_then_halt(Events) ->
+    {module, api_newer} = code:ensure_loaded(api_newer),
+    true = code:delete(api_newer),
+    true = code:soft_purge(api_newer),
+    wait_for_line(Events, "unload", 500),
+    {module, api_newer} = code:load_file(api_newer),
+    spawn(fun() -> api_newer:slow(1500) end),
+    wait_for_line(Events, "slow started", 500),
+    halt().
+
+wait_for_line(_, Line, 0) -> error({no_event, Line});
+wait_for_line(File, Line, N) ->
+    Lines = case file:read_file(File) of
+                {ok, B} -> string:split(binary_to_list(B), "\n", all);
+                _ -> []
+            end,
+    case lists:member(Line, Lines) of
+        true -> ok;
+        false -> receive after 10 -> ok end, wait_for_line(File, Line, N - 1)
+    end.

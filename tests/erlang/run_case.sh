@@ -68,6 +68,18 @@ compare_modes() { local mod=$1 m; shift
   echo "$(tail -n 1 "$tmp/native.out"); native vs $*: $(tail -n 1 "$tmp/cmp.out")"
 }
 
+# The NIF version of the erl under test ("2.16": OTP 25).
+nif_version() { erl -noshell -eval 'io:format("~s", [erlang:system_info(nif_version)]), halt().'; }
+
+# skip_without_direct_path: a case about the direct path itself is skipped on
+# a runtime whose term layout it does not know (it knows OTP 25's, NIF 2.16):
+# there every term function is forwarded, which the other cases test.
+skip_without_direct_path() { local v; v=$(nif_version)
+  [ "$v" = 2.16 ] && return 0
+  echo "SKIP $case_name: the direct path knows OTP 25's term layout (NIF 2.16) only; on NIF $v every term function is forwarded"
+  exit 77
+}
+
 # corpus_direct_and_mismatch KIND: the API corpus natively, isolated with the
 # debug log ($tmp/iso.err), and isolated in a runtime laid out otherwise
 # (NIFSHIM_TEST_LAYOUT_MISMATCH=KIND, simulated; $tmp/mis.err): both give the
@@ -168,6 +180,7 @@ case "$case_name" in
     pass "$r" ;;
 
   direct_mismatch)
+    skip_without_direct_path
     # A runtime whose term layout differs from what the worker knows (here
     # simulated): the library runs fully forwarded, with a log line, and
     # still gives the native results.
@@ -182,6 +195,7 @@ case "$case_name" in
     pass "layout mismatch: logged, fully forwarded, $(tail -n 1 "$tmp/cmp.out")" ;;
 
   direct_resources)
+    skip_without_direct_path
     # Resource objects read and counted in place (worker/enif_direct_resource.cc):
     # the worker learns the layout from the VM's answers and goes direct (the
     # debug log says so); the API corpus still gives the native results. A
@@ -197,6 +211,7 @@ case "$case_name" in
     pass "direct: $(tail -n 1 "$tmp/cmp.out"); simulated other layout: logged, forwarded, $(tail -n 1 "$tmp/cmp2.out")" ;;
 
   direct_offheap)
+    skip_without_direct_path
     # ProcBins and magic references built, and reductions counted, in place
     # (worker/enif_direct_offheap.cc, enif_direct_reductions.cc): the probe
     # finds the process's off-heap list, the first forwarded calls agree and
@@ -274,7 +289,8 @@ case "$case_name" in
     "$NIFSHIM_LAUNCHER" run -- erl -noshell -pa "$ebin" \
       -eval 'alive = crash_nif:crash(none), io:format("~s~n", [isolation_tests:worker_pid("nif:crash_nif")]), timer:sleep(60000).' \
       >"$tmp/out" 2>"$tmp/err" &
-    for _ in $(seq 100); do [ -s "$tmp/out" ] && break; sleep 0.1; done
+    # Up to 60 s for the worker to start (a loaded machine), then checked.
+    for _ in $(seq 600); do [ -s "$tmp/out" ] && break; sleep 0.1; done
     worker=$(head -n 1 "$tmp/out")
     [ -n "$worker" ] && kill -0 "$worker" 2>/dev/null || fail "no worker started"
     beam=$(awk '{print $4}' "/proc/$worker/stat")
@@ -592,6 +608,23 @@ MK
     python3 "$NIFSHIM_SOURCE_ROOT/tests/tools/terminal_break.py" \
       "$NIFSHIM_LAUNCHER" "$ebin" "$tmp/terminal" >"$tmp/out" 2>&1 || { cat "$tmp/out"; exit 1; }
     pass "$(tail -n 1 "$tmp/out")" ;;
+
+  api_options)
+    # enif_set_option's callbacks (NIF 2.17): unloading runs the unload-thread
+    # callback on each scheduler thread, then unload; halt runs on_halt and
+    # waits for a dirty call of the library (delay halt). The events a native
+    # run records are the isolated run's.
+    minor=$(nif_version)
+    case $minor in 2.1[0-6]) echo "SKIP api_options: NIF $minor has no enif_set_option (2.17+)"; exit 77 ;; esac
+    NIFSHIM_TEST_EVENTS=$tmp/native.events plain_erl "$tmp/native.out" "$tmp/native.err" \
+      -eval "api_cases:newer_unload_then_halt(\"$tmp/native.events\")." || fail "native run exited $?"
+    NIFSHIM_TEST_EVENTS=$tmp/iso.events shim_erl "$tmp/iso.out" "$tmp/iso.err" \
+      -eval "api_cases:newer_unload_then_halt(\"$tmp/iso.events\")." || fail "isolated run exited $?"
+    clean_stderr "$tmp/iso.err"
+    grep -q '^on_halt$' "$tmp/native.events" && grep -q '^slow finished$' "$tmp/native.events" \
+      && grep -q '^unload_thread normal$' "$tmp/native.events" || fail "native run: events missing"
+    cmp -s "$tmp/native.events" "$tmp/iso.events" || fail "events differ (native vs isolated)"
+    pass "$(grep -c . "$tmp/iso.events") events as native: $(sort -u "$tmp/iso.events" | paste -sd, -)" ;;
 
   *) echo "unknown case $case_name"; exit 2 ;;
 esac

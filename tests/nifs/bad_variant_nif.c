@@ -1,6 +1,10 @@
 /* bad_variant: an entry built for another VM variant ("beam.other"). */
 #include <erl_nif.h>
 
+#ifndef ERL_NIF_INIT_EXPORT  /* gone from OTP 29's erl_nif.h */
+#define ERL_NIF_INIT_EXPORT __attribute__((visibility("default")))
+#endif
+
 static ERL_NIF_TERM f(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     (void)argc; (void)argv;
     return enif_make_atom(env, "loaded");
