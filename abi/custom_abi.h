@@ -36,6 +36,13 @@ namespace res {
 enum : int { kA0, kA1, kA2 };
 }
 
+// enif_make_resource_binary: [0] env, [1] VM object, [2] data, [3] size,
+// [4] 1 if data is a copy in scratch memory (the NIF's bytes were outside
+// the window): the VM keeps its own copy for as long as the object lives.
+namespace rbin {
+enum : int { kEnv, kObj, kData, kSize, kCopied };
+}
+
 // enif_set_option: the option and, for ERL_NIF_OPT_ON_HALT and
 // ERL_NIF_OPT_ON_UNLOAD_THREAD, the worker's callback (the VM registers a
 // closure that runs it here with the library's priv_data).

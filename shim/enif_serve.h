@@ -28,6 +28,11 @@ void serve_enif(Worker* w, abi::Channel* c, std::uint64_t* top, ErlNifEnv* direc
 std::uint64_t serve_custom(Worker* w, abi::ApiId id, std::uint64_t* slot,
                            std::uint64_t* reply_extra);
 
+// A resource object is being destroyed (its type's destructor, in the VM):
+// frees the copies of outside-the-window data enif_make_resource_binary
+// made for it. Cheap when there are none.
+void free_resource_binary_copies(void* vm_obj);
+
 // Where ERTS's Process keeps its off-heap list (ErlOffHeap: first,
 // overhead), found by the VM itself in the term probe's process as the
 // worker finds it (worker/enif_direct_offheap.cc); 0 until the probe ran or

@@ -4,6 +4,8 @@
 #include <erl_nif.h>
 
 #include <atomic>
+#include <mutex>
+#include <unordered_map>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -116,6 +118,30 @@ std::uint64_t alloc_resource(NifLibrary* lib, const std::uint64_t* s) {
         abi::CopyHeader{reinterpret_cast<std::uint64_t>(raw), size};
   }
   return reinterpret_cast<std::uint64_t>(abi::worker_object(raw, copying));
+}
+
+// Bytes a NIF made a resource binary of that lie outside the window, copied
+// into VM memory (in the window) and kept as long as their object: freed by
+// the object's destructor (nif_library.cc), whichever worker made it.
+std::mutex g_copies_mu;
+std::unordered_multimap<void*, void*>& g_copies = *new std::unordered_multimap<void*, void*>;  // never destroyed
+std::atomic<std::size_t> g_copies_n{0};
+
+std::uint64_t make_resource_binary(const std::uint64_t* s) {
+  auto env = decode<ErlNifEnv*>(s[abi::rbin::kEnv]);
+  void* raw = decode<void*>(s[abi::rbin::kObj]);
+  const void* data = decode<const void*>(s[abi::rbin::kData]);
+  const auto size = static_cast<std::size_t>(s[abi::rbin::kSize]);
+  if (s[abi::rbin::kCopied] != 0) {
+    void* mine = real().alloc(size);
+    if (mine == nullptr) return real_fn<decltype(&enif_make_badarg)>(abi::ApiId::enif_make_badarg)(env);
+    std::memcpy(mine, data, size);
+    std::lock_guard<std::mutex> g(g_copies_mu);
+    g_copies.emplace(raw, mine);
+    g_copies_n.fetch_add(1, std::memory_order_release);
+    data = mine;
+  }
+  return real_fn<decltype(&enif_make_resource_binary)>(abi::ApiId::enif_make_resource_binary)(env, raw, data, size);
 }
 
 // A dead worker's object is refused as a wrong type would be.
@@ -280,6 +306,17 @@ std::uint64_t probe_terms(std::uint64_t* extra) {
 
 std::size_t proc_off_heap_offset() { return g_off_heap_at.load(std::memory_order_acquire); }
 
+void free_resource_binary_copies(void* vm_obj) {
+  if (g_copies_n.load(std::memory_order_acquire) == 0) return;
+  std::lock_guard<std::mutex> g(g_copies_mu);
+  auto [lo, hi] = g_copies.equal_range(vm_obj);
+  for (auto it = lo; it != hi; ++it) {
+    real().free(it->second);
+    g_copies_n.fetch_sub(1, std::memory_order_release);
+  }
+  g_copies.erase(lo, hi);
+}
+
 std::uint64_t serve_custom(Worker* w, abi::ApiId id, std::uint64_t* s, std::uint64_t* extra) {
   NifLibrary* lib = w->owner();
   switch (id) {
@@ -293,6 +330,8 @@ std::uint64_t serve_custom(Worker* w, abi::ApiId id, std::uint64_t* s, std::uint
       return alloc_resource(lib, s);
     case abi::ApiId::enif_get_resource:
       return get_resource(s, extra);
+    case abi::ApiId::enif_make_resource_binary:
+      return make_resource_binary(s);
     case abi::ApiId::enif_sizeof_resource:
       return real_fn<decltype(&enif_sizeof_resource)>(id)(decode<void*>(s[0])) - abi::kResourceHeaderSize;  // preload mode only
     case abi::ApiId::enif_select:

@@ -14,6 +14,7 @@
 #include "channel_abi.h"
 #include "control_abi.h"
 #include "copy_mode.h"
+#include "enif_serve.h"
 #include "error_terms.h"
 #include "export.h"
 #include "log.h"
@@ -133,6 +134,7 @@ void on_callback(ffi_cif*, void*, void** args, void* user) {
   auto* b = static_cast<Binding*>(user);
   auto* env = *static_cast<ErlNifEnv**>(args[0]);
   void* raw = *static_cast<void**>(args[1]);
+  if (static_cast<abi::CallbackKind>(b->kind) == abi::CallbackKind::kDtor) free_resource_binary_copies(raw);
   // A dead worker's object never reaches the new worker's code; the VM's
   // copy of a descriptor it selected is closed (Worker::stop_selected).
   if (resource_owner_if_current(raw) == nullptr) {

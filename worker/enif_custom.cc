@@ -226,6 +226,32 @@ extern "C" NIFSHIM_EXPORT int enif_get_resource(ErlNifEnv* env, ERL_NIF_TERM ter
   return ok;
 }
 
+// The VM's binary points at the bytes for as long as the object lives: bytes
+// the VM cannot see (the NIF's static or malloc'ed data) travel as a copy,
+// which the VM keeps until the object is destroyed. Binaries are immutable,
+// so the copy reads as the original would.
+extern "C" NIFSHIM_EXPORT ERL_NIF_TERM enif_make_resource_binary(ErlNifEnv* env, void* obj, const void* data,
+                                                                 size_t size) {
+  VmRequest rq(abi::ApiId::enif_make_resource_binary);
+  std::uint64_t* s = rq.msg().slot;
+  s[abi::rbin::kEnv] = encode(env);
+  s[abi::rbin::kObj] = obj ? encode(abi::vm_object(obj, vm_copy_mode())) : 0;
+  s[abi::rbin::kData] = encode(data);
+  s[abi::rbin::kSize] = size;
+  s[abi::rbin::kCopied] = 0;
+  if (data != nullptr && size > 0 && !in_window(data)) {
+    void* copy = rq.scratch(size);
+    if (copy == nullptr) rq.fail("enif_make_resource_binary: no room in the window for a copy of the data");
+    else {
+      std::memcpy(copy, data, size);
+      s[abi::rbin::kData] = encode(copy);
+      s[abi::rbin::kCopied] = 1;
+    }
+  }
+  if (rq.failed()) return refuse<ERL_NIF_TERM>(rq, abi::ApiId::enif_make_resource_binary, std::make_tuple(env));
+  return static_cast<ERL_NIF_TERM>(rq.send());
+}
+
 extern "C" NIFSHIM_EXPORT size_t enif_sizeof_resource(void* obj) {
   if (vm_copy_mode())
     return static_cast<size_t>(

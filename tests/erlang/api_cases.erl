@@ -358,6 +358,21 @@ resource_cases() ->
         {M, Held, wait_for(fun() -> api_resources:dtors(6) end, 1),
          t(fun() -> api_resources:res_bin(6, notbin) end)}
      end},
+     {res_binary_outside, fun() ->
+        %% Data outside any heap (the library's constants): the binary reads
+        %% as the bytes, and goes with its resource.
+        Parent = self(),
+        Child = spawn(fun() ->
+            Bs = [api_resources:res_bin_static(41) || _ <- lists:seq(1, 50)],
+            erlang:garbage_collect(),
+            Parent ! {static_bins, lists:usort(Bs), byte_size(hd(Bs)), api_resources:dtors(41)},
+            receive stop -> ok end
+        end),
+        M = recv(?TIMEOUT),
+        Held = api_resources:dtors(41),
+        stop_and_wait(Child),
+        {M, Held, wait_for(fun() -> api_resources:dtors(41) end, Held + 50)}
+     end},
      {res_keep_release, fun() ->
         ok = in_process(fun() -> api_resources:keep(api_resources:new(7, 77)) end),
         erlang:garbage_collect(),

@@ -1,6 +1,6 @@
 %% Erlang side of the api_resources test NIF (tests/nifs/api_resources_nif.c); cases in api_cases.erl.
 -module(api_resources).
--export([info/0, new/2, new_many/2, value/1, res_size/1, dtors/1, res_bin/2, keep/1,
+-export([info/0, new/2, new_many/2, value/1, res_size/1, dtors/1, res_bin/2, res_bin_static/1, keep/1,
          unkeep/0, mon_new/0, mon_start/2, mon_stop/1, mon_cmp/2, nodown_monitor/1,
          nodown_new/0, dyn_new/1, dyn_call/4]).
 -on_load(init/0).
@@ -16,6 +16,7 @@ value(_) -> erlang:nif_error(not_loaded).
 res_size(_) -> erlang:nif_error(not_loaded).
 dtors(_) -> erlang:nif_error(not_loaded).
 res_bin(_, _) -> erlang:nif_error(not_loaded).
+res_bin_static(_) -> erlang:nif_error(not_loaded).
 keep(_) -> erlang:nif_error(not_loaded).
 unkeep() -> erlang:nif_error(not_loaded).
 mon_new() -> erlang:nif_error(not_loaded).

@@ -206,6 +206,25 @@ static ERL_NIF_TERM res_bin(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[])
     return t;
 }
 
+/* res_bin_static(Batch) -> a binary of the library's own constant data,
+ * kept alive by a resource (natively the VM points at the library's bytes;
+ * isolated they are outside the shared window). */
+static const char static_text[] = "constant data of the library, outside any heap";
+static ERL_NIF_TERM res_bin_static(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
+    int b;
+    counted_t* c;
+    ERL_NIF_TERM t;
+    (void)argc;
+    if (!get_batch(env, argv[0], &b)) return enif_make_badarg(env);
+    c = enif_alloc_resource(P(env)->counted, sizeof(counted_t));
+    c->batch = b;
+    c->value = 0;
+    c->len = 0;
+    t = enif_make_resource_binary(env, c, static_text, sizeof static_text - 1);
+    enif_release_resource(c);
+    return t;
+}
+
 /* keep(R): an extra reference held in C; unkeep() drops it. */
 static ERL_NIF_TERM keep(ErlNifEnv* env, int argc, const ERL_NIF_TERM argv[]) {
     counted_t* c;
@@ -331,6 +350,7 @@ static ErlNifFunc funcs[] = {
     {"res_size", 1, size, 0},
     {"dtors", 1, dtors, 0},
     {"res_bin", 2, res_bin, 0},
+    {"res_bin_static", 1, res_bin_static, 0},
     {"keep", 1, keep, 0},
     {"unkeep", 0, unkeep, 0},
     {"mon_new", 0, mon_new, 0},
