@@ -456,7 +456,8 @@ case "$case_name" in
   release_rebar3|release_mix)
     # A rebar3 / mix release started by its own start script under nifshim.
     # Debian's rebar3, elixir and jiffy are built for its own runtime.
-    [ "$(command -v erl)" = /usr/bin/erl ] || { echo "SKIP $case_name: Debian's rebar3, elixir and jiffy are for the system's OTP, not $(command -v erl)"; exit 77; }
+    root=$(erl -noshell -eval 'io:format("~s", [code:root_dir()]), halt().')
+    [ "$root" = /usr/lib/erlang ] || { echo "SKIP $case_name: Debian's rebar3, elixir and jiffy are for the system's OTP (/usr/lib/erlang), not $root"; exit 77; }
     [ -n "${NIFSHIM_SANITIZER_PRELOAD:-}" ] && export LD_PRELOAD=$NIFSHIM_SANITIZER_PRELOAD
     r=$("$NIFSHIM_SOURCE_ROOT/tests/release/run.sh" "${case_name#release_}" "$tmp") || fail "$r"
     pass "${case_name#release_} release: $r" ;;
